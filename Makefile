@@ -1,0 +1,43 @@
+# stacktender: `make demo` and `make test` on a fresh machine.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv deps services lint format unit integration bench clean
+
+$(VENV)/.installed: pyproject.toml examples/stacktender-example-check/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]' -e examples/stacktender-example-check
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps:
+	bash scripts/install-deps.sh
+
+services: deps
+	bash scripts/ensure-services.sh
+
+lint: venv
+	$(VENV)/bin/ruff check stacktender tests bench examples
+	$(VENV)/bin/ruff format --check stacktender tests bench examples
+
+format: venv
+	$(VENV)/bin/ruff check --fix stacktender tests bench examples
+	$(VENV)/bin/ruff format stacktender tests bench examples
+
+test: venv services lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(VENV)/bin/pytest -m "not integration and not testcloud" $(PYTEST_ARGS)
+
+bench: venv services
+	$(PY) bench/run.py
+
+demo: venv services
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
