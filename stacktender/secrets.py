@@ -12,8 +12,11 @@ __all__ = ["MASK", "Redactor", "mask_url", "redact"]
 
 MASK = "***"
 
-# scheme://user:password@host -> scheme://user:***@host, for any URL in any text
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)@")
+# scheme://user:password@host -> scheme://user:***@host, for any URL in any text, including
+# the extra ",user:password@host" members of an oslo.messaging multi-host transport URL
+_URL_PASSWORD = re.compile(
+    r"(?P<head>(?:[a-zA-Z][a-zA-Z0-9+.\-]*://|,)[^:/@\s,]*:)(?P<pw>[^@\s/]+)@"
+)
 # password=..., token: ... in free text (log lines of drivers, DSN keyword strings)
 _KEYWORD = re.compile(
     r"(?P<key>\b(?:password|passwd|pwd|token|secret|api_key|x-auth-token)\b[\"']?\s*[:=]\s*[\"']?)"

@@ -19,7 +19,7 @@ from stacktender.checks.base import Check, CheckContext, Target
 from stacktender.config import Config
 from stacktender.errors import CheckError, ConfigError, ServiceUnreachable, StacktenderError
 from stacktender.results import CheckResult, Status, Thresholds
-from stacktender.secrets import redact
+from stacktender.secrets import Redactor, redact
 
 __all__ = ["CheckInstance", "resolve_instance", "run_instance", "run_sweep"]
 
@@ -125,7 +125,7 @@ def run_instance(instance: CheckInstance, secrets: Iterable[str] = ()) -> CheckR
             f"no answer from {instance.target.masked()} within {instance.timeout:g}s",
             started,
         )
-    return _redacted(result, secrets)
+    return _redacted(result, secrets, instance)
 
 
 def run_sweep(
@@ -209,8 +209,12 @@ def _result(instance: CheckInstance, status: Status, summary: str, started: floa
     )
 
 
-def _redacted(result: CheckResult, secrets: Iterable[str]) -> CheckResult:
-    secrets = tuple(secrets)
+def _redacted(result: CheckResult, secrets: Iterable[str], instance: CheckInstance) -> CheckResult:
+    # The instance's own credentials (URL, extra URLs, secret-named options) may have come
+    # from the command line rather than the configuration: mask them too.
+    own = Redactor()
+    own.learn({"url": instance.target.url, **instance.target.extra, **instance.options})
+    secrets = (*secrets, *own.secrets)
     result.summary = redact(result.summary, secrets)
     result.details = [redact(line, secrets) for line in result.details]
     return result
