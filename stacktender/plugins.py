@@ -32,13 +32,16 @@ class PluginManager(pluggy.PluginManager):
         self.origins: dict[str, tuple[str, str]] = {}
         self.failed: dict[str, str] = {}
 
-    def load_entrypoints(self) -> None:
+    def load_entrypoints(self, exclude_packages: Iterable[str] = ()) -> None:
         """Register every entry point of the group; record the ones that fail."""
+        excluded = set(exclude_packages)
         for ep in entry_points(group=hookspecs.PROJECT):
             if self.has_plugin(ep.name) or ep.name in self.failed:
                 continue
             dist = ep.dist
             origin = (dist.name, dist.version) if dist is not None else ("?", "")
+            if origin[0] in excluded:
+                continue
             try:
                 plugin = ep.load()
             except Exception as exc:
@@ -50,12 +53,15 @@ class PluginManager(pluggy.PluginManager):
 
 
 def make_plugin_manager(
-    *, load_entrypoints: bool = True, plugins: Iterable[Any] = ()
+    *,
+    load_entrypoints: bool = True,
+    plugins: Iterable[Any] = (),
+    exclude_packages: Iterable[str] = (),
 ) -> PluginManager:
     """A plugin manager with the hookspecs, the installed plugins and any extra plugins."""
     pm = PluginManager()
     if load_entrypoints:
-        pm.load_entrypoints()
+        pm.load_entrypoints(exclude_packages)
     for plugin in plugins:
         pm.register(plugin)
     return pm

@@ -58,7 +58,9 @@ class LazyGroup(click.Group):
             try:
                 from stacktender.plugins import make_plugin_manager
 
-                pm = make_plugin_manager()
+                # Built-in commands are in COMMANDS; importing stacktender's own check
+                # modules here would only slow down every start.
+                pm = make_plugin_manager(exclude_packages=("stacktender",))
                 cache = {
                     cmd.name: cmd
                     for batch in pm.hook.stacktender_cli_commands()

@@ -1,0 +1,14 @@
+"""Run every benchmark; each prints its ratio against its baseline and writes bench/results/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import startup, sweep
+
+if __name__ == "__main__":
+    startup.main()
+    sweep.main()
