@@ -43,7 +43,9 @@ class App:
         self._pm = plugin_manager
         self._extra_plugins = list(plugins)
         self._load_entrypoints = load_entrypoints
-        self.os_cloud = os_cloud or self.config.os_cloud
+        if os_cloud:
+            self.config.os_cloud = os_cloud
+        self.os_cloud = self.config.os_cloud
         self.redactor = Redactor()
         self.redactor.learn(self.config.raw)
 

@@ -98,7 +98,11 @@ def _resolve_target(check: Check, config: Config, target: str | Mapping[str, Any
     else:
         spec = config.targets.get(check.service, {})
     extra = {**check.default_extra, **{k: v for k, v in spec.items() if k != "url"}}
-    return Target(url=str(spec.get("url") or check.default_url), extra=extra)
+    url = str(spec.get("url") or check.default_url)
+    if url == "openstack://" and config.os_cloud:
+        # --os-cloud / OS_CLOUD / os_cloud: pick the clouds.yaml entry, as the openstack client does
+        url = f"openstack://{config.os_cloud}"
+    return Target(url=url, extra=extra)
 
 
 def run_instance(instance: CheckInstance, secrets: Iterable[str] = ()) -> CheckResult:
