@@ -9,7 +9,7 @@ packages=(
   memcached haproxy openvswitch-switch openvswitch-common
   icinga2-bin icinga2-common monitoring-plugins-basic
   prometheus
-  curl socat
+  curl socat python3-venv
 )
 
 missing=()
