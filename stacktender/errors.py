@@ -7,6 +7,7 @@ __all__ = [
     "ConfigError",
     "ServiceUnreachable",
     "StacktenderError",
+    "StoreError",
     "ThresholdError",
     "UnknownCheckError",
 ]
@@ -41,3 +42,7 @@ class CheckError(StacktenderError):
 
 class ServiceUnreachable(StacktenderError):
     """The checked service refused, timed out or rejected the login: the result is CRITICAL."""
+
+
+class StoreError(StacktenderError):
+    """stacktender's own database cannot be opened, migrated, read or written."""
