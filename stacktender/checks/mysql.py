@@ -193,7 +193,8 @@ def _describe_connect_error(exc: BaseException, address: MySQLAddress, budget: f
     code, message = _error_parts(exc)
     where = address.where
     if code == 1045:
-        return f"access denied for MySQL user {address.user or '?'!r} at {where}"
+        who = repr(address.user) if address.user else f"of {address.read_default_file}"
+        return f"access denied for MySQL user {who} at {where}"
     if code == 1040:
         return f"MySQL at {where} refuses connections: too many connections"
     if code == 1049:

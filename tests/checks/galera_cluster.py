@@ -308,14 +308,23 @@ def _chown_tree(path: Path, user: str) -> None:
 
 
 @contextlib.contextmanager
-def galera_cluster(size: int = 3) -> Iterator[GaleraCluster]:
+def galera_cluster(size: int = 3, attempts: int = 2) -> Iterator[GaleraCluster]:
     """A running cluster for the block; stopped and removed afterwards, even on failure.
 
     It lives in its own temp dir under /tmp, not pytest's (mode 0700, root only), because
-    the nodes run as ``mysql``."""
-    cluster = GaleraCluster(Path(tempfile.mkdtemp(prefix="stacktender-galera-")), size)
+    the nodes run as ``mysql``. A failed start is retried once on fresh ports: another
+    test may have taken one of the free ports between choosing and binding it."""
+    for attempt in range(1, attempts + 1):
+        cluster = GaleraCluster(Path(tempfile.mkdtemp(prefix="stacktender-galera-")), size)
+        try:
+            cluster.start()
+        except (RuntimeError, TimeoutError, subprocess.SubprocessError):
+            cluster.close()
+            if attempt == attempts:
+                raise
+            continue
+        break
     try:
-        cluster.start()
         yield cluster
     finally:
         cluster.close()

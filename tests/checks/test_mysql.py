@@ -328,6 +328,19 @@ def test_galera_cluster_node_down_then_rejoins(
         down = run_cluster_check(app, n3)
         assert down.status == Status.CRITICAL
         assert "Connection refused" in down.summary
+        writers = app.run(
+            app.instance(
+                "galera-writers",
+                url=n1.url,
+                options={"nodes": [n.url for n in galera.nodes], "interval": 0.3},
+            )
+        )
+        assert writers.status == Status.OK, writers.summary
+        assert writers.summary.startswith("0 of 2 Galera nodes took writes")
+        assert (
+            f"unreachable: {n3.url}: cannot connect to MySQL at 127.0.0.1:{n3.port}"
+            in (writers.details[-1])
+        )
     finally:
         galera.start_node(n3)
     for node in galera.nodes:
@@ -425,3 +438,20 @@ def test_galera_writers_sees_open_write_transaction(
     assert result.status == Status.OK, result.summary
     assert "(writers: node2)" in result.summary
     assert any(d.startswith("node2") and "1 open write transactions" in d for d in result.details)
+
+
+@pytest.mark.integration
+def test_credentials_from_option_file(make_app: Callable[..., App], tmp_path: Any) -> None:
+    good, bad = tmp_path / "good.cnf", tmp_path / "bad.cnf"
+    good.write_text("[client]\nuser = root\n")
+    bad.write_text("[client]\nuser = root\npassword = N0tTheOne\n")
+    app = make_app()
+    ok = app.run(
+        app.instance("mysql-connection", url=f"mysql://127.0.0.1:3306/?read_default_file={good}")
+    )
+    assert ok.status == Status.OK, ok.summary
+    denied = app.run(
+        app.instance("mysql-connection", url=f"mysql://127.0.0.1:3306/?read_default_file={bad}")
+    )
+    assert denied.status == Status.CRITICAL
+    assert denied.summary == f"access denied for MySQL user of {bad} at 127.0.0.1:3306"
