@@ -140,7 +140,8 @@ def sweep(
         results = app.sweep(instances, concurrency=concurrency, on_result=on_result, record=record)
     finally:
         finish()
-    click.echo(app.render(results, fmt, columns=columns), nl=fmt != "prometheus")
+    extra = {"timeouts": {i.name: i.timeout for i in instances}} if fmt == "prometheus" else {}
+    click.echo(app.render(results, fmt, columns=columns, **extra), nl=fmt != "prometheus")
     if exit_status:
         raise SystemExit(int(worst(r.status for r in results)))
 

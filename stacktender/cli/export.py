@@ -53,6 +53,31 @@ def icinga(ctx: click.Context, output: str | None, command_path: str | None) -> 
     click.echo(f"wrote {len(app.checks)} CheckCommands to {output}", err=True)
 
 
+@export.command("prometheus-rules")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write to FILE (replaced atomically) instead of standard output.",
+)
+def prometheus_rules(output: str | None) -> None:
+    """Prometheus alerting rules for stacktender's metrics (the file shipped in the package).
+
+    \b
+    Examples:
+      stacktender export prometheus-rules -o /etc/prometheus/rules/stacktender-rules.yml
+      promtool check rules /etc/prometheus/rules/stacktender-rules.yml
+    """
+    from stacktender.monitoring.prometheus import rules_text
+
+    text = rules_text()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write_atomically(output, text)
+    click.echo(f"wrote the alerting rules to {output}", err=True)
+
+
 def _command(given: str | None) -> str:
     """The stacktender path Icinga should run: --command, else this very script."""
     if given is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from stacktender.results import CheckResult
 
@@ -16,6 +16,7 @@ _METRICS = {
     "stacktender_check_duration_seconds": "Time the check took.",
     "stacktender_check_value": "A performance datum of a check, labelled by its name and unit.",
     "stacktender_check_threshold": "A threshold range end of a perfdatum (warning or critical).",
+    "stacktender_check_timeout_seconds": "Time the check may take before it is given up.",
 }
 
 
@@ -38,8 +39,28 @@ def _number(value: float) -> str:
 _SIMPLE_END = re.compile(r"^[-+]?[0-9.eE+-]+$")
 
 
-def render_prometheus(results: Sequence[CheckResult], **_: object) -> str:
-    """All results as Prometheus samples, one family per metric with HELP and TYPE."""
+def _upper_bound(text: str | None) -> float | None:
+    """The number of a plain upper-bound range ("80" or "~:80"), else None."""
+    bound = (text or "").strip().removeprefix("~:")
+    if not bound or not _SIMPLE_END.match(bound):
+        return None
+    try:
+        return float(bound)
+    except ValueError:  # PerfData built by hand may carry anything
+        return None
+
+
+def render_prometheus(
+    results: Sequence[CheckResult],
+    *,
+    timeouts: Mapping[str, float] | None = None,
+    **_: object,
+) -> str:
+    """All results as Prometheus samples, one family per metric with HELP and TYPE.
+
+    timeouts maps a result's name to its check timeout, exported so that alerts can
+    compare a check's duration with it.
+    """
     samples: dict[str, list[str]] = {name: [] for name in _METRICS}
     for r in results:
         base = {"name": r.name, "check": r.check}
@@ -49,6 +70,11 @@ def render_prometheus(results: Sequence[CheckResult], **_: object) -> str:
         samples["stacktender_check_duration_seconds"].append(
             f"stacktender_check_duration_seconds{_labels(**base)} {r.duration:.6f}"
         )
+        if timeouts and r.name in timeouts:
+            samples["stacktender_check_timeout_seconds"].append(
+                f"stacktender_check_timeout_seconds{_labels(**base)} "
+                f"{_number(float(timeouts[r.name]))}"
+            )
         for p in r.perfdata:
             labels = {**base, "label": p.label, "unit": p.unit}
             samples["stacktender_check_value"].append(
@@ -56,11 +82,11 @@ def render_prometheus(results: Sequence[CheckResult], **_: object) -> str:
             )
             for kind, text in (("warning", p.warning), ("critical", p.critical)):
                 # Only a plain upper bound ("80" or "~:80") maps to one number.
-                bound = (text or "").removeprefix("~:")
-                if bound and _SIMPLE_END.match(bound):
+                bound = _upper_bound(text)
+                if bound is not None:
                     samples["stacktender_check_threshold"].append(
                         f"stacktender_check_threshold{_labels(**labels, level=kind)} "
-                        f"{_number(float(bound))}"
+                        f"{_number(bound)}"
                     )
     out = []
     for name, lines in samples.items():
