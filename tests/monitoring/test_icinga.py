@@ -226,6 +226,30 @@ def test_icinga_validates_the_export(
     assert "critical/config" in broken.stdout + broken.stderr
 
 
+@pytest.mark.integration
+def test_icinga_accepts_the_documented_example(
+    icinga: Icinga, cli_run: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "monitoring.md"
+    section = docs.read_text().split("### Example services", 1)[1]
+    example = section.split("```\n", 2)[1]
+    assert 'check_command = "stacktender-memcached"' in example
+    icinga.root.mkdir(parents=True)
+    proc = cli_run("export", "icinga", "-o", str(icinga.root / "stacktender-commands.conf"))
+    assert proc.returncode == 0, proc.stderr
+    (icinga.root / "example.conf").write_text(example)
+    main = icinga.root / "icinga2.conf"
+    main.write_text(
+        "include <itl>\n"
+        'include "stacktender-commands.conf"\n'
+        'template Host "generic-host" { check_command = "dummy" }\n'
+        'include "example.conf"\n'
+    )
+    result = icinga.validate(main)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Instantiated 2 Services" in result.stdout
+
+
 def _itl_command_count(icinga: Icinga) -> int:
     empty = icinga.root / "itl-only.conf"
     empty.write_text("include <itl>\n")
