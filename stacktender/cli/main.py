@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Serve check results to Prometheus over HTTP.",
     ),
     "history": ("stacktender.cli.history:history", "Show recorded status changes over time."),
+    "store": ("stacktender.cli.store:store", "Migrate or prune stacktender's own database."),
     "galera-health": (
         "stacktender.cli.galera:galera_health",
         "HTTP health endpoint of a Galera node for haproxy.",

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from stacktender.errors import StoreError
 from stacktender.results import CheckResult, Status, worst
@@ -201,25 +201,41 @@ class Store:
     ) -> list[StatusChange]:
         """Status changes, oldest first: the newest limit of them, since a time, of one
         instance or all. An instance's first run is a change from nothing."""
-        ordering = (CheckRun.created_at, CheckRun.id)
-        previous = func.lag(CheckRun.status).over(partition_by=CheckRun.name, order_by=ordering)
+        run = CheckRun
+        previous: Any = func.lag(run.status).over(
+            partition_by=run.name, order_by=(run.created_at, run.id)
+        )
         inner = select(
-            CheckRun.id,
-            CheckRun.sweep_id,
-            CheckRun.created_at,
-            CheckRun.name,
-            CheckRun.check,
-            CheckRun.status,
-            CheckRun.summary,
-            previous.label("previous"),
+            run.id,
+            run.sweep_id,
+            run.created_at,
+            run.name,
+            run.check,
+            run.status,
+            run.summary,
         )
         if name is not None:
-            inner = inner.where(CheckRun.name == name)
-        runs = inner.subquery()
-        query = select(runs).where(or_(runs.c.previous.is_(None), runs.c.previous != runs.c.status))
+            inner = inner.where(run.name == name)
         if since is not None:
-            query = query.where(runs.c.created_at >= since)
-        query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+            # Window over the runs since then only; an instance's first of them compares
+            # with its last run before (one index seek), not with nothing.
+            before = aliased(CheckRun)
+            last_before = (
+                select(before.status)
+                .where(before.name == run.name, before.created_at < since)
+                .order_by(before.created_at.desc(), before.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            previous = func.coalesce(previous, last_before)
+            inner = inner.where(run.created_at >= since)
+        runs = inner.add_columns(previous.label("previous")).subquery()
+        query = (
+            select(runs)
+            .where(or_(runs.c.previous.is_(None), runs.c.previous != runs.c.status))
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(limit)
+        )
         with self._errors("cannot read history"), self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [

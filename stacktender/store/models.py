@@ -39,6 +39,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Tables say utf8mb4 themselves: a MariaDB database may still default to latin1.
 # 255 characters of utf8mb4 is 1020 bytes: well inside InnoDB's 3072-byte index key.
 NAME_LENGTH = 255
 
@@ -80,6 +81,7 @@ class Sweep(Base):
     """One recorded sweep: when, where, how many checks and the worst status."""
 
     __tablename__ = "sweeps"
+    __table_args__ = {"mysql_charset": "utf8mb4"}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -100,6 +102,7 @@ class CheckRun(Base):
     __table_args__ = (
         Index("ix_check_results_name_created_at", "name", "created_at"),
         Index("ix_check_results_created_at", "created_at"),
+        {"mysql_charset": "utf8mb4"},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

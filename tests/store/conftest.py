@@ -52,7 +52,8 @@ def mariadb_database() -> Iterator[str]:
     admin = pymysql.connect(**MARIADB, autocommit=True)
     try:
         with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            # latin1, as older servers default to: the store's tables must not depend on it.
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET latin1")
         yield f"mysql://root@127.0.0.1:3306/{name}"
     finally:
         with admin.cursor() as cursor:

@@ -189,13 +189,17 @@ def test_status_transitions_make_history(open_store: Callable[..., Store]) -> No
 
 def test_since_keeps_the_previous_status_from_before(open_store: Callable[..., Store]) -> None:
     store = open_store()
-    store.record_sweep([result("api", OK)])
-    store.record_sweep([result("api", WARNING)])
+    store.record_sweep([result("api", OK), result("old", OK)])
+    store.record_sweep([result("api", WARNING), result("old", CRITICAL)])
     since = datetime.now(UTC)
     store.record_sweep([result("api", WARNING)])  # same as before `since`: no change
-    store.record_sweep([result("api", CRITICAL)])
+    store.record_sweep([result("api", CRITICAL), result("new", OK)])
     assert [(c.from_status, c.to_status) for c in store.history("api", since=since)] == [
         (WARNING, CRITICAL)
+    ]
+    assert [(c.name, c.from_status, c.to_status) for c in store.history(since=since)] == [
+        ("api", WARNING, CRITICAL),
+        ("new", None, OK),
     ]
     assert len(store.runs("api", since=since)) == 2
     assert store.history("api", since=datetime.now(UTC) + timedelta(seconds=1)) == []
@@ -213,7 +217,7 @@ def test_sweep_rows_and_perfdata_round_trip(open_store: Callable[..., Store]) ->
     ]
     sweep_id = store.record_sweep(
         [
-            result("disk", WARNING, "31% free", details=["line 1", "zwei"], perfdata=perfdata),
+            result("disk", WARNING, "31% free ✓", details=["1", "zwei → 🚀"], perfdata=perfdata),
             result("other", CRITICAL, duration=1.25),
         ],
         host="monitor-1",
@@ -221,7 +225,8 @@ def test_sweep_rows_and_perfdata_round_trip(open_store: Callable[..., Store]) ->
     (run,) = store.runs("disk")
     assert run.sweep_id == sweep_id
     assert run.perfdata == [p.to_dict() for p in perfdata]
-    assert run.details == ["line 1", "zwei"]
+    assert run.summary == "31% free ✓"
+    assert run.details == ["1", "zwei → 🚀"]
     (other,) = store.runs("other")
     assert other.duration == pytest.approx(1.25)
     with Session(store.engine) as session:

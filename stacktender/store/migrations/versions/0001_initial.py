@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("check_count", sa.Integer(), nullable=False),
         sa.Column("worst_status", sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_sweeps"),
+        mysql_charset="utf8mb4",
     )
     op.create_index("ix_sweeps_started_at", "sweeps", ["started_at"])
     op.create_table(
@@ -55,6 +56,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_check_results"),
+        mysql_charset="utf8mb4",
     )
     op.create_index("ix_check_results_sweep_id", "check_results", ["sweep_id"])
     op.create_index("ix_check_results_name_created_at", "check_results", ["name", "created_at"])
