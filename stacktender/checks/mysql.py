@@ -460,6 +460,11 @@ def evaluate_cluster(data: ServerStatus, ctx: CheckContext) -> Outcome:
     ):
         if name in s:
             perfdata.append(PerfData(label, _number(s, name, "Galera"), unit, minimum=0))
+    if "wsrep_flow_control_paused_ns" in s:
+        # A counter since start: graph its rate to see recent throttling, which the
+        # fraction since start (or FLUSH STATUS) shows only slowly on a long-running node.
+        paused = _number(s, "wsrep_flow_control_paused_ns", "Galera") / 1e9
+        perfdata.append(PerfData("flow_control_paused_seconds", round(paused, 3), "c", minimum=0))
     return Outcome(status, summary, details, perfdata)
 
 
@@ -628,7 +633,8 @@ def evaluate_writers(data: WritersData, ctx: CheckContext) -> Outcome:
         th.perf("writers", count, minimum=0, maximum=len(data.nodes)),
         PerfData("conflicts", conflicts, minimum=0),
     ]
-    perfdata += [PerfData(f"commits_{n.name}", n.commits, "c", minimum=0) for n in data.nodes]
+    # Commits during the window (not a counter since start).
+    perfdata += [PerfData(f"commits_{n.name}", n.commits, minimum=0) for n in data.nodes]
     return Outcome(status, summary, details, perfdata)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from galera_cluster import GaleraCluster, galera_cluster
-
-TEST_DATABASE = "stacktender_galera"
+from galera_cluster import TEST_DATABASE, GaleraCluster, galera_cluster
 
 
 @pytest.fixture(scope="session")

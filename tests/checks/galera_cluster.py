@@ -25,6 +25,8 @@ from typing import Any
 
 from support import free_port, require_binary
 
+# The database the tests write to (created once, replicated to every node).
+TEST_DATABASE = "stacktender_galera"
 PROVIDER_CANDIDATES = ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so")
 
 

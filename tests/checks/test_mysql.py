@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import TEST_DATABASE
-from galera_cluster import GaleraCluster, GaleraNode
+from galera_cluster import TEST_DATABASE, GaleraCluster, GaleraNode
 from support import silent_server
 
 from stacktender.app import App
