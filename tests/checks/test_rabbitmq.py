@@ -536,6 +536,47 @@ def test_growth_interval_must_fit_the_timeout(
 
 
 @pytest.mark.integration
+def test_growth_skips_a_vhost_the_user_may_not_open(
+    run: Callable[..., Any], vhost: str, mgmt: httpx.Client, amqp_channel: Any
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    amqp_channel.queue_declare(f"open-{token}", auto_delete=False)
+    closed = f"{vhost}-closed"
+    path = quote(closed, safe="")
+    mgmt.put(f"/api/vhosts/{path}").raise_for_status()
+    try:
+        mgmt.put(
+            f"/api/permissions/{path}/guest", json={"configure": ".*", "write": ".*", "read": ".*"}
+        ).raise_for_status()
+        conn = open_amqp(closed)
+        conn.channel().queue_declare(f"closed-{token}", auto_delete=False)
+        conn.release()
+        mgmt.delete(f"/api/permissions/{path}/guest").raise_for_status()
+        result = run("rabbitmq-queue-growth", options={"include": token, "interval": 0.2})
+        assert result.status == Status.OK, result.summary
+        assert perf(result, "queues") == 1
+        assert any(
+            # (the user reads '***' here: guest's password is its name, and passwords are masked)
+            d.startswith(f"vhost {closed} skipped:") and "NOT_ALLOWED - access to vhost" in d
+            for d in result.details
+        ), result.details
+    finally:
+        mgmt.delete(f"/api/vhosts/{path}")
+
+
+def test_bad_options_are_unknown(run: Callable[..., Any]) -> None:
+    # Options are checked before any connection is made: no server needed.
+    bad = run("rabbitmq-roundtrip", options={"messages": "many"})
+    assert (bad.status, bad.summary) == (
+        Status.UNKNOWN,
+        "option messages must be a number, not 'many'",
+    )
+    regex = run("rabbitmq-queues", options={"include": "("})
+    assert regex.status == Status.UNKNOWN
+    assert regex.summary.startswith("option include: invalid regular expression '('")
+
+
+@pytest.mark.integration
 def test_connections_per_host_and_channels(
     run: Callable[..., Any], vhost: str, mgmt: httpx.Client
 ) -> None:

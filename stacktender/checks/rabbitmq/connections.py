@@ -13,6 +13,7 @@ from stacktender.checks.rabbitmq.models import (
     NodeInfo,
     fetch_connections,
     fetch_nodes,
+    number_option,
 )
 from stacktender.results import PerfData, Status, ThresholdSpec, worst
 
@@ -45,7 +46,7 @@ def collect_connections(ctx: CheckContext) -> ConnectionSnapshot:
 def evaluate_connections(snap: ConnectionSnapshot, ctx: CheckContext) -> Outcome:
     th = ctx.thresholds
     conns = snap.connections
-    top = max(0, int(ctx.option("top") or 0))
+    top = int(number_option(ctx, "top"))
     per_host = Counter(c.peer_host for c in conns)
     busiest_host, host_max = per_host.most_common(1)[0] if per_host else ("", 0)
     channel_max = max((c.channels for c in conns), default=0)

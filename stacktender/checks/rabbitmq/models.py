@@ -25,6 +25,7 @@ __all__ = [
     "QueueInfo",
     "fetch_nodes",
     "fetch_queues",
+    "number_option",
 ]
 
 QUEUE_COLUMNS = (
@@ -198,6 +199,18 @@ def _regex(ctx: CheckContext, name: str) -> re.Pattern[str] | None:
         return re.compile(str(text))
     except re.error as exc:
         raise ConfigError(f"option {name}: invalid regular expression {text!r}: {exc}") from None
+
+
+def number_option(ctx: CheckContext, name: str, *, minimum: float = 0) -> float:
+    """A numeric option, or ConfigError (UNKNOWN) naming it; None reads as 0."""
+    value = ctx.option(name)
+    try:
+        number = float(value if value not in (None, "") else 0)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {name} must be a number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"option {name} must be at least {minimum:g}, not {number:g}")
+    return number
 
 
 def fetch_nodes(api: Management) -> list[NodeInfo]:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from stacktender.checks.base import Check, CheckContext, Outcome
 from stacktender.checks.rabbitmq.amqpclient import amqp_url
 from stacktender.checks.rabbitmq.management import DEFAULT_URL, Management, decode
-from stacktender.checks.rabbitmq.models import NodeInfo, fetch_nodes
+from stacktender.checks.rabbitmq.models import NodeInfo, fetch_nodes, number_option
 from stacktender.errors import CheckError, ConfigError
 from stacktender.results import PerfData, Status, ThresholdSpec, worst
 
@@ -62,8 +62,8 @@ def evaluate_nodes(state: ClusterState, ctx: CheckContext) -> Outcome:
     details: list[str] = []
     if down:
         problems.append(f"{len(down)} node(s) not running: {', '.join(n.name for n in down)}")
-    expected = ctx.option("expected_nodes")
-    if expected and len(state.nodes) != int(str(expected)):
+    expected = int(number_option(ctx, "expected_nodes"))
+    if expected and len(state.nodes) != expected:
         statuses.append(Status.CRITICAL)
         problems.append(f"cluster has {len(state.nodes)} node(s), expected {expected}")
     for node_name, alarm in alarms:

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 
 from stacktender.checks.base import Check, CheckContext, Outcome
 from stacktender.checks.rabbitmq.management import DEFAULT_URL, Management
-from stacktender.checks.rabbitmq.models import QueueFilter, QueueInfo, fetch_queues
+from stacktender.checks.rabbitmq.models import (
+    QueueFilter,
+    QueueInfo,
+    fetch_queues,
+    number_option,
+)
 from stacktender.errors import ConfigError
 from stacktender.results import PerfData, ThresholdSpec, worst
 
@@ -73,7 +78,7 @@ def collect_openstack(ctx: CheckContext) -> OpenStackQueues:
 
 def evaluate_openstack(found: OpenStackQueues, ctx: CheckContext) -> Outcome:
     th = ctx.thresholds
-    top = max(0, int(ctx.option("top") or 0))
+    top = int(number_option(ctx, "top"))
     piling = sorted((q for q in found.notifications if q.unconsumed), key=lambda q: -q.messages)
     piled = sum(q.messages for q in piling)
     orphan_replies = [q for q in found.replies if q.consumers == 0]

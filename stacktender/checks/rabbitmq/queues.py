@@ -11,7 +11,12 @@ from typing import Any
 from stacktender.checks.base import Check, CheckContext, Outcome
 from stacktender.checks.rabbitmq.amqpclient import AmqpLink, amqp_errors, amqp_url, connect
 from stacktender.checks.rabbitmq.management import DEFAULT_URL, Management
-from stacktender.checks.rabbitmq.models import QueueFilter, QueueInfo, fetch_queues
+from stacktender.checks.rabbitmq.models import (
+    QueueFilter,
+    QueueInfo,
+    fetch_queues,
+    number_option,
+)
 from stacktender.errors import CheckError
 from stacktender.results import PerfData, Status, ThresholdSpec, worst
 
@@ -41,7 +46,7 @@ def collect_queues(ctx: CheckContext) -> QueueSnapshot:
 
 
 def _top(ctx: CheckContext) -> int:
-    return max(0, int(ctx.option("top") or 0))
+    return int(number_option(ctx, "top"))
 
 
 def _more(lines: list[str], total: int, what: str) -> list[str]:
@@ -194,9 +199,7 @@ def _declare_passive(
 
 
 def collect_growth(ctx: CheckContext) -> GrowthSample:
-    interval = float(ctx.option("interval"))
-    if interval <= 0:
-        raise CheckError(f"option interval must be above 0 seconds, not {interval:g}")
+    interval = number_option(ctx, "interval", minimum=0.01)
     selection = QueueFilter.from_ctx(ctx)
     with Management(ctx) as api:
         listed = fetch_queues(api, selection)

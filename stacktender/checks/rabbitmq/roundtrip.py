@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from stacktender.checks.base import Check, CheckContext, Outcome
 from stacktender.checks.rabbitmq.amqpclient import DEFAULT_AMQP_URL, amqp_errors, amqp_url, connect
-from stacktender.errors import CheckError, ServiceUnreachable
+from stacktender.checks.rabbitmq.models import number_option
+from stacktender.errors import ServiceUnreachable
 from stacktender.results import PerfData, ThresholdSpec, worst
 
 __all__ = ["ROUNDTRIP"]
@@ -32,9 +33,7 @@ class RoundTrip:
 def collect_roundtrip(ctx: CheckContext) -> RoundTrip:
     import amqp  # type: ignore[import-untyped]
 
-    count = int(ctx.option("messages"))
-    if count < 1:
-        raise CheckError(f"option messages must be at least 1, not {count}")
+    count = int(number_option(ctx, "messages", minimum=1))
     with connect(ctx, amqp_url(ctx, target_first=True)) as link:
         result = RoundTrip(link.shown, link.server, link.connect_seconds * 1000)
         arrived: list[float] = []
