@@ -1,0 +1,425 @@
+"""The testcloud object: up, status, down, destroy, logs of one local OpenStack."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacktender.testcloud import bootstrap, catalog, database, health, install, process, rabbit
+from stacktender.testcloud.config import (
+    Settings,
+    config_path,
+    default_state_dir,
+    render_configs,
+    wsgi_module,
+)
+from stacktender.testcloud.errors import PortInUse, ServiceFailed, TestCloudError
+from stacktender.testcloud.releases import DATABASES, ServiceSpec, compute_groups
+
+__all__ = ["ServiceStatus", "TestCloud", "UpResult"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ServiceStatus:
+    """One process of the testcloud as ``status`` shows it."""
+
+    service: str
+    state: str  # up | down
+    pid: int | None
+    port: int | None
+    rss_mb: float
+    pss_mb: float
+    hosts: str
+    log: str
+
+
+@dataclass
+class UpResult:
+    """What ``up`` did: nothing (already running) or a start, with its step timings."""
+
+    already_running: bool
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    clouds_yaml: list[Path] = field(default_factory=list)
+
+
+class TestCloud:
+    """A real OpenStack control plane run from PyPI packages under one state directory."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, state_dir: str | Path | None = None, progress: Progress | None = None):
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.progress: Progress = progress or (lambda message: None)
+
+    # -- settings ----------------------------------------------------------------------
+    def settings(self) -> Settings:
+        """The saved settings; TestCloudError when no cloud was ever set up here."""
+        settings = Settings.load(self.state_dir)
+        if settings is None:
+            raise TestCloudError(
+                f"no testcloud in {self.state_dir}: run 'stacktender testcloud up' first"
+            )
+        return settings
+
+    def exists(self) -> bool:
+        return Settings.load(self.state_dir) is not None
+
+    def _configure(self, **options: object) -> Settings:
+        settings = Settings.load(self.state_dir) or Settings(state_dir=self.state_dir)
+        changed = {k: v for k, v in options.items() if v is not None}
+        if bootstrap.is_set_up(settings, "keystone"):
+            for key in ("name", "db_url", "release"):
+                if key in changed and changed[key] != getattr(settings, key):
+                    raise TestCloudError(
+                        f"the testcloud in {self.state_dir} was set up with {key} "
+                        f"{getattr(settings, key)!r}; run 'stacktender testcloud destroy' first"
+                    )
+        for key, value in changed.items():
+            setattr(settings, key, value)
+        settings.ensure_passwords()
+        settings.save()
+        return settings
+
+    # -- up ----------------------------------------------------------------------------
+    def up(
+        self,
+        *,
+        db_url: str | None = None,
+        compute_hosts: int | None = None,
+        port_base: int | None = None,
+        name: str | None = None,
+        release: str | None = None,
+        pins: dict[str, str] | None = None,
+        debug: bool | None = None,
+        timeout: float = 900.0,
+    ) -> UpResult:
+        """Install, configure, set up and start everything missing; wait until healthy.
+
+        A healthy cloud with unchanged settings is left alone; after a failure, a
+        second call resumes (every step is create-if-missing).
+        """
+        began = time.monotonic()
+        settings = self._configure(
+            db_url=db_url,
+            compute_hosts=compute_hosts,
+            port_base=port_base,
+            name=name,
+            release=release,
+            debug=debug,
+        )
+        result = UpResult(already_running=False, seconds=0.0)
+        timings = result.timings
+        reqs = install.requirements(settings, pins)
+        if install.is_installed(settings, reqs) and self._all_current(settings):
+            result.already_running = True
+            result.seconds = time.monotonic() - began
+            return result
+
+        self._step(timings, "preflight", lambda: self._preflight(settings))
+        if not install.is_installed(settings, reqs):
+            self.progress(f"installing OpenStack {settings.release} from PyPI")
+            self._step(timings, "install", lambda: install.install(settings, reqs))
+        self._step(timings, "configure", lambda: render_configs(settings))
+        names = [n for dbs in settings.database_names().values() for n in dbs]
+        self._step(timings, "databases", lambda: database.create_databases(settings.db_url, names))
+        self._step(
+            timings, "vhost", lambda: rabbit.create_vhost(settings.rabbit_api, settings.name)
+        )
+        self._stop_retired(settings)
+
+        projects = list(DATABASES)
+        self.progress("migrating databases, setting up keystone and nova cells")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {pool.submit(bootstrap.run_setup, settings, p): p for p in projects}
+            by_project = {p: f for f, p in futures.items()}
+            timings["setup keystone"] = by_project["keystone"].result()
+            result.started += self._start_project(settings, "keystone")
+            self._wait_apis(settings, ["keystone"], timeout)
+            self._step(timings, "catalog", lambda: self._register(settings))
+            for future in concurrent.futures.as_completed(futures):
+                project = futures[future]
+                if project == "keystone":
+                    continue
+                timings[f"setup {project}"] = future.result()
+                result.started += self._start_project(settings, project)
+        result.clouds_yaml = catalog.write_clouds_yaml(settings)
+        apis = [s.name for s in settings.services() if s.kind == "wsgi"]
+        self._step(timings, "apis", lambda: self._wait_apis(settings, apis, timeout))
+        self._step(timings, "services", lambda: self._wait_registered(settings, timeout))
+        result.seconds = time.monotonic() - began
+        self.progress(f"testcloud healthy after {result.seconds:.0f}s")
+        return result
+
+    def _step(self, timings: dict[str, float], name: str, action: Callable[[], object]) -> None:
+        began = time.monotonic()
+        action()
+        timings[name] = time.monotonic() - began
+        self.progress(f"{name} done ({timings[name]:.1f}s)")
+
+    def _preflight(self, settings: Settings) -> None:
+        database.check_server(settings.db_url)
+        rabbit.check_broker(settings.rabbit_api)
+        for spec in settings.services():
+            port = settings.port(spec)
+            if port is None:
+                continue
+            proc = process.read_pidfile(self._pidfile(settings, spec.name))
+            if (proc is None or not proc.alive()) and not process.port_free(port):
+                raise PortInUse(spec.name, port, self._log(settings, spec.name))
+
+    def _register(self, settings: Settings) -> None:
+        marker = settings.run / "catalog.done"
+        stamp = f"{settings.port_base}\n"
+        if marker.exists() and marker.read_text() == stamp:
+            return
+        catalog.register(settings)
+        marker.write_text(stamp)
+
+    # -- processes ---------------------------------------------------------------------
+    def _pidfile(self, settings: Settings, name: str) -> Path:
+        return settings.run / f"{name}.pid"
+
+    def _log(self, settings: Settings, name: str) -> Path:
+        return settings.logs / f"{name}.log"
+
+    def _console(self, settings: Settings, name: str) -> Path:
+        return settings.logs / f"{name}.console.log"
+
+    def _argv(self, settings: Settings, spec: ServiceSpec) -> list[str]:
+        ctx = settings.context(spec.name)
+        if spec.kind == "wsgi":
+            return [
+                str(settings.venv / "bin" / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{settings.port(spec)}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--timeout",
+                "300",
+                "--graceful-timeout",
+                "5",
+                "--name",
+                f"{settings.name}-{spec.name}",
+                "--pythonpath",
+                str(settings.state_dir / "wsgi"),
+                f"{wsgi_module(spec)}:application",
+            ]
+        return [a.format_map(ctx) for a in spec.argv]
+
+    def _fingerprint(self, settings: Settings, spec: ServiceSpec) -> str:
+        digest = hashlib.sha256("\0".join(self._argv(settings, spec)).encode())
+        digest.update(config_path(settings, spec.name, spec.project).read_bytes())
+        return digest.hexdigest()[:16]
+
+    def _all_current(self, settings: Settings) -> bool:
+        """Every process alive, started from the current config, every API answering."""
+        if not (settings.run / "catalog.done").exists():
+            return False
+        for spec in settings.services():
+            proc = process.read_pidfile(self._pidfile(settings, spec.name))
+            stamp = settings.run / f"{spec.name}.fingerprint"
+            try:
+                if proc is None or not proc.alive():
+                    return False
+                if stamp.read_text() != self._fingerprint(settings, spec):
+                    return False
+            except OSError:
+                return False
+            if spec.kind == "wsgi" and not health.api_answers(settings.url(spec.name), 10):
+                return False
+        return True
+
+    def _start_project(self, settings: Settings, project: str) -> list[str]:
+        started = []
+        for spec in settings.services():
+            if spec.project == project and self._start(settings, spec):
+                started.append(spec.name)
+        if started:
+            self.progress(f"started {', '.join(started)}")
+        return started
+
+    def _start(self, settings: Settings, spec: ServiceSpec) -> bool:
+        """Start spec unless it runs with the current config (then False)."""
+        pidfile = self._pidfile(settings, spec.name)
+        stamp = settings.run / f"{spec.name}.fingerprint"
+        fingerprint = self._fingerprint(settings, spec)
+        proc = process.read_pidfile(pidfile)
+        if proc is not None and proc.alive():
+            if stamp.exists() and stamp.read_text() == fingerprint:
+                return False
+            process.stop([proc])
+        port = settings.port(spec)
+        if port is not None and not process.port_free(port):
+            raise PortInUse(spec.name, port, self._log(settings, spec.name))
+        bindir = settings.venv / "bin"
+        import os
+
+        env = {"PATH": f"{bindir}:{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1"}
+        process.start(
+            self._argv(settings, spec),
+            pidfile=pidfile,
+            log=self._console(settings, spec.name),
+            env=env,
+            cwd=settings.state_dir,
+        )
+        stamp.write_text(fingerprint)
+        return True
+
+    def _stop_retired(self, settings: Settings) -> None:
+        """Stop processes no longer in the topology (fewer compute hosts than before)."""
+        current = {s.name for s in settings.services()}
+        for pidfile in settings.run.glob("*.pid"):
+            if pidfile.stem not in current:
+                proc = process.read_pidfile(pidfile)
+                if proc is not None:
+                    process.stop([proc])
+                pidfile.unlink(missing_ok=True)
+
+    def _check_alive(self, settings: Settings, names: Sequence[str]) -> None:
+        """ServiceFailed for the first of names whose process has exited."""
+        for name in names:
+            proc = process.read_pidfile(self._pidfile(settings, name))
+            if proc is None or not proc.alive():
+                console = self._console(settings, name)
+                reason = _last_error(console) or "no output"
+                raise ServiceFailed(name, f"exited during start: {reason}", console)
+
+    def _wait_apis(self, settings: Settings, names: Sequence[str], timeout: float) -> None:
+        for name in names:
+            url = settings.url(name)
+            ok = health.wait_until(
+                lambda u=url: health.api_answers(u),  # type: ignore[misc]
+                timeout,
+                abort=lambda n=name: self._check_alive(settings, [n]),  # type: ignore[misc]
+            )
+            if not ok:
+                raise ServiceFailed(
+                    name, f"{url} did not answer within {timeout:.0f}s", self._log(settings, name)
+                )
+
+    def _wait_registered(self, settings: Settings, timeout: float) -> None:
+        daemons = [s.name for s in settings.services() if s.kind == "daemon"]
+        conn = catalog.connect(settings)
+        missing: list[str] = []
+
+        def complete() -> bool:
+            nonlocal missing
+            missing = health.registered_state(settings, conn).missing(settings)
+            return not missing
+
+        try:
+            ok = health.wait_until(
+                complete, timeout, interval=1.0, abort=lambda: self._check_alive(settings, daemons)
+            )
+        finally:
+            conn.close()
+        if not ok:
+            first = missing[0].split("@")[0]
+            name = "neutron-agents" if first.startswith("neutron") else first
+            name = "nova-scheduler" if first == "cell mapping" else name
+            if name == "nova-compute":
+                name = next(
+                    g
+                    for g, hosts in compute_groups(settings.compute_hosts)
+                    if missing[0].split("@")[1] in hosts
+                )
+            raise ServiceFailed(
+                name,
+                f"not reported up within {timeout:.0f}s (missing: {', '.join(missing)})",
+                self._log(settings, name),
+            )
+
+    # -- status, down, destroy, logs --------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        """Every process: up/down, pid, port, memory; a crashed process shows down."""
+        settings = self.settings()
+        groups = dict(compute_groups(settings.compute_hosts))
+        rows = []
+        for spec in settings.services():
+            proc = process.read_pidfile(self._pidfile(settings, spec.name))
+            alive = proc is not None and proc.alive()
+            port = settings.port(spec)
+            listening = port is None or not process.port_free(port)
+            rss, pss = process.group_memory(proc.pid) if proc and alive else (0.0, 0.0)
+            rows.append(
+                ServiceStatus(
+                    service=spec.name,
+                    state="up" if alive and listening else "down",
+                    pid=proc.pid if proc and alive else None,
+                    port=port,
+                    rss_mb=round(rss, 1),
+                    pss_mb=round(pss, 1),
+                    hosts=",".join(groups.get(spec.name, [])),
+                    log=str(self._log(settings, spec.name)),
+                )
+            )
+        return rows
+
+    def down(self) -> list[str]:
+        """Stop every process (SIGTERM to each process group, SIGKILL after 10 s)."""
+        settings = self.settings()
+        procs, names = [], []
+        for pidfile in sorted(settings.run.glob("*.pid")):
+            proc = process.read_pidfile(pidfile)
+            if proc is not None and proc.alive():
+                procs.append(proc)
+                names.append(pidfile.stem)
+        process.stop(procs)
+        for pidfile in settings.run.glob("*.pid"):
+            pidfile.unlink(missing_ok=True)
+        return names
+
+    def destroy(self) -> None:
+        """Stop everything, drop the databases and vhost, remove the state and clouds."""
+        settings = Settings.load(self.state_dir)
+        if settings is None:
+            if self.state_dir.exists():
+                shutil.rmtree(self.state_dir)
+            return
+        self.down()
+        names = [n for dbs in settings.database_names().values() for n in dbs]
+        database.drop_databases(settings.db_url, names)
+        rabbit.delete_vhost(settings.rabbit_api, settings.name)
+        catalog.remove_clouds_yaml_entries(settings)
+        shutil.rmtree(self.state_dir)
+
+    def logs(self, service: str | None = None) -> list[Path]:
+        """Log files of one service (oslo.log file, console output) or of all."""
+        settings = self.settings()
+        if service is None:
+            return sorted(settings.logs.glob("*.log"))
+        if service.endswith("-manage") or service == "install":
+            candidates = [settings.logs / f"{service}.log"]
+        else:
+            settings.service(service)  # unknown names raise with the list of services
+            candidates = [self._log(settings, service), self._console(settings, service)]
+        return [p for p in candidates if p.exists()]
+
+
+_ERROR = re.compile(r"(Error|Exception|error:|failed|Failed|CRITICAL|Traceback)")
+
+
+def _last_error(path: Path) -> str:
+    """The last line of a log that looks like the reason something failed."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-300:]
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if _ERROR.search(line) and not line.startswith("---"):
+            return line.strip()[:240]
+    return lines[-1].strip()[:240] if lines else ""
