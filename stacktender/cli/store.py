@@ -9,14 +9,22 @@ from stacktender.cli.common import get_app
 
 @click.group()
 def store() -> None:
-    """stacktender's own database (set by 'store:' in the configuration)."""
+    """stacktender's own database (set by 'store:' in the configuration).
+
+    \b
+    Examples:
+      stacktender store upgrade
+      stacktender store prune --older-than 90d
+    """
 
 
 @store.command("upgrade")
 @click.pass_context
 def store_upgrade(ctx: click.Context) -> None:
-    """Create or migrate the store's schema to this version (every command that uses
-    the store does this too; run it to do it at a chosen moment).
+    """Create or migrate the store's schema.
+
+    Every command that uses the store does this on its own; run it to migrate at a
+    moment of your choosing, for example right after upgrading stacktender.
 
     \b
     Example:
@@ -35,7 +43,7 @@ def store_upgrade(ctx: click.Context) -> None:
 )
 @click.pass_context
 def store_prune(ctx: click.Context, older_than: str) -> None:
-    """Delete recorded sweeps older than an age, with their check results.
+    """Delete sweeps older than an age, with their check results.
 
     \b
     Example:
