@@ -73,7 +73,8 @@ class Store:
         self.engine = engine
         self.masked_url = masked_url
         self._secrets = tuple(secrets)
-        # Writes on SQLite take the write lock up front instead of failing on upgrade.
+        # SQLite writes take the write lock at BEGIN, so a busy database makes them wait
+        # (busy timeout) rather than fail when a read lock cannot be upgraded.
         self._writer = engine.execution_options(**{BEGIN_IMMEDIATE: True})
 
     @classmethod
