@@ -91,6 +91,9 @@ def test_broken_plugin_is_reported_not_fatal(tmp_path: Path) -> None:
         timeout=60,
     )
     assert check.returncode == 0 and check.stdout.startswith("DISK-FREE OK")
+    # Icinga merges stderr into the output: the status line stays first, the note comes after
+    assert check.stderr == ""
+    assert "note: plugin broken failed to load: broken-plugin" in check.stdout.splitlines()[1]
 
 
 def test_plugin_registered_in_code() -> None:

@@ -81,6 +81,13 @@ def check(
       stacktender check rabbitmq-queues --url http://guest:guest@rabbit1:15672
       stacktender check galera-cluster -H db1 -p 3306 -o expected_size=3
     """
+    import logging
+
+    # Icinga merges stderr into the plugin output: a broken third-party plugin must not push
+    # the status line down. Load failures are reported as long output below it instead.
+    plugin_log = logging.getLogger("stacktender.plugins")
+    plugin_log.addHandler(logging.NullHandler())
+    plugin_log.propagate = False
     app = get_app(ctx)
     checker = app.get_check(name)
     instance = app.instance(
@@ -98,6 +105,8 @@ def check(
         from stacktender.render.nagios import nagios_output
 
         click.echo(app.redactor(nagios_output(result)))
+        for plugin, error in getattr(app.pm, "failed", {}).items():
+            click.echo(f"note: plugin {plugin} failed to load: {app.redactor(error)}")
     else:
         click.echo(app.render([result], fmt), nl=fmt != "prometheus")
     raise CheckExit(int(result.status))
@@ -129,19 +138,24 @@ def sweep(
     Examples:
       stacktender sweep
       stacktender sweep -f prometheus > /var/lib/node_exporter/stacktender.prom
-      stacktender sweep rabbitmq-alarms memcached -f json --record
+      stacktender sweep rabbitmq-node memcached -f json --record
     """
     from stacktender.results import worst
 
     app = get_app(ctx)
     instances = app.sweep_instances(names)
+    if record:
+        _ = app.store  # an unreachable store fails now, before any check has run
     on_result, finish = _progress(len(instances))
     try:
-        results = app.sweep(instances, concurrency=concurrency, on_result=on_result, record=record)
+        results = app.sweep(instances, concurrency=concurrency, on_result=on_result)
     finally:
         finish()
     extra = {"timeouts": {i.name: i.timeout for i in instances}} if fmt == "prometheus" else {}
     click.echo(app.render(results, fmt, columns=columns, **extra), nl=fmt != "prometheus")
+    if record:
+        # After printing: if writing fails now, the results are still on stdout, not lost.
+        app.store.record_sweep(results)
     if exit_status:
         raise SystemExit(int(worst(r.status for r in results)))
 
@@ -175,13 +189,14 @@ def checks_list(ctx: click.Context, fmt: str, columns: tuple[str, ...]) -> None:
       stacktender checks list -c name -c service -f value
     """
     from stacktender.render.rows import render_rows
+    from stacktender.secrets import mask_url
 
     app = get_app(ctx)
     rows = [
         {
             "name": c.name,
             "service": c.service,
-            "default_target": c.default_url,
+            "default_target": mask_url(c.default_url),
             "thresholds": [
                 f"{t.name}(w={t.warning or '-'},c={t.critical or '-'})" for t in c.thresholds
             ],

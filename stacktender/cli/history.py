@@ -67,7 +67,7 @@ def history(
     Examples:
       stacktender sweep --record          # from cron, every few minutes
       stacktender history --since 24h
-      stacktender history rabbitmq-alarms --since 7d -f json
+      stacktender history rabbitmq-node --since 7d -f json
       stacktender history memcached --all-runs -c time -c status -f value
     """
     from stacktender.render.rows import render_rows

@@ -92,7 +92,7 @@ def cli(ctx: click.Context, config_path: str | None, os_cloud: str | None, debug
 
     \b
     Examples:
-      stacktender check rabbitmq-alarms
+      stacktender check rabbitmq-node
       stacktender sweep -f prometheus
       stacktender checks list -f json
     """

@@ -36,7 +36,7 @@ def serve_metrics(ctx: click.Context, names: tuple[str, ...], listen: str, inter
     Examples:
       stacktender serve-metrics
       stacktender serve-metrics --listen :9469 --interval 60
-      stacktender --config /etc/stacktender.yaml serve-metrics memcached rabbitmq-alarms
+      stacktender --config /etc/stacktender.yaml serve-metrics memcached rabbitmq-node
 
     \b
     Without a server, node-exporter's textfile collector does the same from cron:
