@@ -27,14 +27,27 @@ __all__ = [
 INTERFACES = ("public", "internal", "admin")
 
 
-def connect(settings: Settings, who: str = "admin") -> Any:
-    """An openstacksdk Connection to the testcloud as admin or demo."""
+def connect(
+    settings: Settings,
+    who: str = "admin",
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    project: str | None = None,
+) -> Any:
+    """An openstacksdk Connection to the testcloud: as admin or demo, or as a given
+    user/project (the admin's password unless given)."""
     import openstack
 
-    auth = cloud_entries(settings)[f"{settings.name}-{who}"]
+    entry = cloud_entries(settings)[f"{settings.name}-{who}"]
+    auth = dict(entry["auth"])
+    if user:
+        auth.update(username=user, password=password or auth["password"])
+    if project:
+        auth["project_name"] = project
     return openstack.connection.Connection(
-        auth=auth["auth"],
-        region_name=auth["region_name"],
+        auth=auth,
+        region_name=entry["region_name"],
         identity_api_version="3",
         interface="public",
     )

@@ -120,10 +120,12 @@ class TestCloud:
         result = UpResult(already_running=False, seconds=0.0)
         timings = result.timings
         reqs = install.requirements(settings, pins)
-        if install.is_installed(settings, reqs) and self._all_current(settings):
-            result.already_running = True
-            result.seconds = time.monotonic() - began
-            return result
+        if install.is_installed(settings, reqs):
+            render_configs(settings)  # a changed setting changes a config: not a no-op
+            if self._all_current(settings):
+                result.already_running = True
+                result.seconds = time.monotonic() - began
+                return result
 
         self._step(timings, "preflight", lambda: self._preflight(settings))
         if not install.is_installed(settings, reqs):

@@ -270,6 +270,7 @@ def _copy_paste_files(settings: Settings) -> None:
         ("nova", "api-paste.ini"),
         ("neutron", "api-paste.ini"),
         ("cinder", "api-paste.ini"),
+        ("cinder", "resource_filters.json"),
         ("glance", "glance-api-paste.ini"),
     ):
         source = shipped / project / name

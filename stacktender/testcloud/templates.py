@@ -133,6 +133,7 @@ PROJECT_SECTIONS: dict[str, Sections] = {
             "auth_strategy": "keystone",
             "state_path": "{data}/cinder",
             "api_paste_config": "{etc}/cinder/api-paste.ini",
+            "resource_query_filters_file": "{etc}/cinder/resource_filters.json",
             "my_ip": "127.0.0.1",
             "enabled_backends": "fake",
             "default_volume_type": "__DEFAULT__",
