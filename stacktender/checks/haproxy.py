@@ -173,7 +173,9 @@ def _socket_show_stat(ctx: CheckContext) -> str:
 
 
 def _http_csv(ctx: CheckContext) -> str:
-    import httpx
+    from stacktender._httpx import import_httpx
+
+    httpx = import_httpx()
 
     target = ctx.target
     parts = urlsplit(target.url)

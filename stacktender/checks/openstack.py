@@ -113,7 +113,9 @@ class EndpointProbe:
 def collect_endpoints(ctx: CheckContext) -> list[EndpointProbe]:
     import concurrent.futures
 
-    import httpx
+    from stacktender._httpx import import_httpx
+
+    httpx = import_httpx()
 
     conn = connect(ctx)
     catalog = conn.session.auth.get_access(conn.session).service_catalog.catalog or []

@@ -38,7 +38,9 @@ class Management:
     """
 
     def __init__(self, ctx: CheckContext) -> None:
-        import httpx
+        from stacktender._httpx import import_httpx
+
+        httpx = import_httpx()
 
         self.ctx = ctx
         target = ctx.target
@@ -78,7 +80,9 @@ class Management:
 
     def request(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         """GET ``/api/<path>``; connection trouble raises ServiceUnreachable."""
-        import httpx
+        from stacktender._httpx import import_httpx
+
+        httpx = import_httpx()
 
         url = f"{self.base}/api/{path}"
         try:
