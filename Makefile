@@ -8,7 +8,10 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml examples/stacktender-example-check/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]' -e examples/stacktender-example-check
+	# --compile-bytecode: as pip does by default; uv does not, and PYTHONDONTWRITEBYTECODE
+	# environments would otherwise compile every module from source on every start.
+	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -e '.[dev]' -e examples/stacktender-example-check
+	$(PY) -m compileall -q stacktender examples >/dev/null
 	touch $@
 
 venv: $(VENV)/.installed

@@ -379,29 +379,14 @@ class ServiceVersions:
 
 
 def collect_versions(ctx: CheckContext) -> ServiceVersions:
-    import pymysql
+    from stacktender.checks.mysql import MySQLAddress, connect
 
-    t = ctx.target
-    try:
-        conn = pymysql.connect(
-            host=t.host,
-            port=t.port_or(3306),
-            user=t.username or "root",
-            password=t.password or "",
-            database=t.path.strip("/") or "nova",
-            connect_timeout=max(1, int(ctx.remaining())),
-            read_timeout=max(1, int(ctx.remaining())),
-        )
-    except pymysql.err.OperationalError as exc:
-        if exc.args and exc.args[0] == 1049:  # unknown database: a configuration mistake
-            raise CheckError(f"nova database at {t.masked()}: {exc.args[-1]}") from None
-        raise ServiceUnreachable(f"nova database at {t.masked()}: {exc.args[-1]}") from None
-    with conn, conn.cursor() as cur:
+    with connect(MySQLAddress.from_url(ctx.target.url), ctx.remaining) as session:
         try:
-            cur.execute("SELECT `binary`, host, version FROM services WHERE deleted = 0")
-        except pymysql.err.ProgrammingError as exc:
-            raise CheckError(f"{t.masked()} is not a nova cell database: {exc.args[-1]}") from None
-        return ServiceVersions([(b, h, int(v or 0)) for b, h, v in cur.fetchall()])
+            rows = session.rows("SELECT `binary`, host, version FROM services WHERE deleted = 0")
+        except CheckError as exc:
+            raise CheckError(f"{ctx.target.masked()} is not a nova cell database: {exc}") from None
+    return ServiceVersions([(str(b), str(h), int(v or 0)) for b, h, v in rows])
 
 
 def evaluate_versions(data: ServiceVersions, ctx: CheckContext) -> Outcome:
