@@ -135,15 +135,17 @@ def status(state_dir: Path | None, fmt: str, columns: tuple[str, ...]) -> None:
 
 @testcloud.command()
 @state_dir_option
-def down(state_dir: Path | None) -> None:
-    """Stop every process (the data stays; 'up' starts them again).
+@click.argument("services", nargs=-1)
+def down(state_dir: Path | None, services: tuple[str, ...]) -> None:
+    """Stop every process, or only SERVICES (the data stays; 'up' starts them again).
 
     \b
-    Example:
+    Examples:
       stacktender testcloud down
+      stacktender testcloud down nova-compute
     """
-    stopped = _cloud(state_dir).down()
-    click.echo(f"stopped {len(stopped)} processes")
+    stopped = _cloud(state_dir).down(services)
+    click.echo(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
 
 
 @testcloud.command()

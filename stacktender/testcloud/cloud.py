@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from stacktender.testcloud import bootstrap, catalog, database, health, install, process, rabbit
 from stacktender.testcloud.config import (
@@ -60,6 +63,24 @@ class TestCloud:
     def __init__(self, state_dir: str | Path | None = None, progress: Progress | None = None):
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.progress: Progress = progress or (lambda message: None)
+        self._lock_depth = 0
+        self._lock_file: IO[bytes] | None = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the state directory's lock: one up/down/destroy/seed at a time, machine-wide."""
+        if self._lock_depth == 0:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(self.state_dir / ".lock", "wb")  # noqa: SIM115
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        self._lock_depth += 1
+        try:
+            yield
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0 and self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
 
     # -- settings ----------------------------------------------------------------------
     def settings(self) -> Settings:
@@ -108,6 +129,30 @@ class TestCloud:
         A healthy cloud with unchanged settings is left alone; after a failure, a
         second call resumes (every step is create-if-missing).
         """
+        with self.locked():
+            return self._up(
+                db_url=db_url,
+                compute_hosts=compute_hosts,
+                port_base=port_base,
+                name=name,
+                release=release,
+                pins=pins,
+                debug=debug,
+                timeout=timeout,
+            )
+
+    def _up(
+        self,
+        *,
+        db_url: str | None,
+        compute_hosts: int | None,
+        port_base: int | None,
+        name: str | None,
+        release: str | None,
+        pins: dict[str, str] | None,
+        debug: bool | None,
+        timeout: float,
+    ) -> UpResult:
         began = time.monotonic()
         settings = self._configure(
             db_url=db_url,
@@ -214,6 +259,10 @@ class TestCloud:
                 "300",
                 "--graceful-timeout",
                 "5",
+                # longer than clients keep idle connections: gunicorn's 2 s default races
+                # with pollers reusing a connection ("Remote end closed connection")
+                "--keep-alive",
+                "75",
                 "--name",
                 f"{settings.name}-{spec.name}",
                 "--pythonpath",
@@ -296,9 +345,13 @@ class TestCloud:
         for name in names:
             proc = process.read_pidfile(self._pidfile(settings, name))
             if proc is None or not proc.alive():
-                console = self._console(settings, name)
-                reason = _last_error(console) or "no output"
-                raise ServiceFailed(name, f"exited during start: {reason}", console)
+                reason, log = "no error logged", self._console(settings, name)
+                for candidate in (self._console(settings, name), self._log(settings, name)):
+                    found = _last_error(candidate)
+                    if found:
+                        reason, log = found, candidate
+                        break
+                raise ServiceFailed(name, f"exited during start: {reason}", log)
 
     def _wait_apis(self, settings: Settings, names: Sequence[str], timeout: float) -> None:
         for name in names:
@@ -371,17 +424,27 @@ class TestCloud:
             )
         return rows
 
-    def down(self) -> list[str]:
-        """Stop every process (SIGTERM to each process group, SIGKILL after 10 s)."""
+    def down(self, services: Sequence[str] = ()) -> list[str]:
+        """Stop every process, or only the named ones (SIGTERM to each process group,
+        SIGKILL after 10 s); names of the processes that were running."""
+        with self.locked():
+            return self._down(services)
+
+    def _down(self, services: Sequence[str] = ()) -> list[str]:
         settings = self.settings()
+        for name in services:
+            settings.service(name)  # unknown names raise with the list of services
+        pidfiles = sorted(settings.run.glob("*.pid"))
+        if services:
+            pidfiles = [p for p in pidfiles if p.stem in services]
         procs, names = [], []
-        for pidfile in sorted(settings.run.glob("*.pid")):
+        for pidfile in pidfiles:
             proc = process.read_pidfile(pidfile)
             if proc is not None and proc.alive():
                 procs.append(proc)
                 names.append(pidfile.stem)
         process.stop(procs)
-        for pidfile in settings.run.glob("*.pid"):
+        for pidfile in pidfiles:
             pidfile.unlink(missing_ok=True)
         return names
 
@@ -392,12 +455,13 @@ class TestCloud:
             if self.state_dir.exists():
                 shutil.rmtree(self.state_dir)
             return
-        self.down()
-        names = [n for dbs in settings.database_names().values() for n in dbs]
-        database.drop_databases(settings.db_url, names)
-        rabbit.delete_vhost(settings.rabbit_api, settings.name)
-        catalog.remove_clouds_yaml_entries(settings)
-        shutil.rmtree(self.state_dir)
+        with self.locked():
+            self._down()
+            names = [n for dbs in settings.database_names().values() for n in dbs]
+            database.drop_databases(settings.db_url, names)
+            rabbit.delete_vhost(settings.rabbit_api, settings.name)
+            catalog.remove_clouds_yaml_entries(settings)
+            shutil.rmtree(self.state_dir)
 
     def logs(self, service: str | None = None) -> list[Path]:
         """Log files of one service (oslo.log file, console output) or of all."""
@@ -412,16 +476,18 @@ class TestCloud:
         return [p for p in candidates if p.exists()]
 
 
-_ERROR = re.compile(r"(Error|Exception|error:|failed|Failed|CRITICAL|Traceback)")
+_ERROR = re.compile(r"(Error|Exception|error:|CRITICAL|Traceback|SystemExit)")
 
 
 def _last_error(path: Path) -> str:
-    """The last line of a log that looks like the reason something failed."""
+    """The last line of a log that looks like the reason something failed, or ""."""
     try:
         lines = path.read_text(errors="replace").splitlines()[-300:]
     except OSError:
         return ""
     for line in reversed(lines):
-        if _ERROR.search(line) and not line.startswith("---"):
+        if line.startswith("--- "):
+            break  # output of an earlier run
+        if _ERROR.search(line) and not line.rstrip().endswith("Traceback (most recent call last):"):
             return line.strip()[:240]
-    return lines[-1].strip()[:240] if lines else ""
+    return ""

@@ -231,7 +231,8 @@ def render_configs(settings: Settings) -> None:
         )
         if spec.name in groups:
             hosts = groups[spec.name]
-            sections = merged(sections, {"DEFAULT": {"host": hosts[0]}})
+            own = {"host": hosts[0], "state_path": f"{settings.data}/nova/{spec.name}"}
+            sections = merged(sections, {"DEFAULT": own})
             sections["testcloud"] = {"hosts": ",".join(hosts)}
         ctx = settings.context(spec.name)
         _write(config_path(settings, spec.name, spec.project), render_ini(sections, ctx))

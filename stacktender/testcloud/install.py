@@ -73,14 +73,14 @@ def install(settings: Settings, reqs: list[str]) -> None:
         else:
             cmd = [str(settings.python), "-m", "pip", "install", "--disable-pip-version-check"]
             cmd += reqs
-        _run(cmd, out, log, f"installing {_summary(reqs)}")
+        _run(cmd, out, log, f"installing {_summary(settings, reqs)}")
     (settings.venv / MARKER).write_text(_text(reqs))
 
 
 def _run(cmd: list[str], out: object, log: Path, what: str) -> None:
     proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)  # type: ignore[arg-type]
     if proc.returncode != 0:
-        reason = _last_error(log)
+        reason = _last_error(log).removeprefix("cause: ")
         raise InstallFailed(f"{what} failed: {reason}; read {log}")
 
 
@@ -92,11 +92,12 @@ def _last_error(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def _summary(reqs: list[str]) -> str:
-    return ", ".join(r for r in reqs if r.split("==")[0] in _SERVICE_NAMES) or " ".join(reqs)
-
-
-_SERVICE_NAMES = {"keystone", "openstack-placement", "nova", "glance", "neutron", "cinder"}
+def _summary(settings: Settings, reqs: list[str]) -> str:
+    """``OpenStack 2026.2`` plus the pins that differ from the release's."""
+    release = RELEASES[settings.release]
+    standard = set(release.requirements())
+    changed = [r for r in reqs if r not in standard]
+    return f"OpenStack {settings.release}" + (f" with {', '.join(changed)}" if changed else "")
 
 
 def _text(reqs: list[str]) -> str:

@@ -43,6 +43,11 @@ Progress = Callable[[str], None]
 
 def seed(cloud: TestCloud, scale: int = 0, timeout: float = 1800.0) -> dict[str, int]:
     """Seed the cloud; with scale, also N servers spread over enough compute hosts."""
+    with cloud.locked():
+        return _seed(cloud, scale, timeout)
+
+
+def _seed(cloud: TestCloud, scale: int, timeout: float) -> dict[str, int]:
     settings = cloud.settings()
     if scale:
         hosts = max(settings.compute_hosts, math.ceil(scale / SERVERS_PER_HOST))

@@ -112,7 +112,8 @@ PROJECT_SECTIONS: dict[str, Sections] = {
             "my_ip": "127.0.0.1",
             "state_path": "{data}/nova",
             "instances_path": "{data}/nova/instances",
-            "compute_driver": "fake.FakeDriver",
+            # nova's fake.FakeDriver, restartable: stacktender/testcloud/runtime/fake_virt.py
+            "compute_driver": "testcloud_fake.StableFakeDriver",
         },
         "api": {"auth_strategy": "keystone"},
         "wsgi": {"api_paste_config": "{etc}/nova/api-paste.ini"},

@@ -1,6 +1,9 @@
 # mypy: ignore-errors
 """nova-compute serving several fake compute hosts from one process.
 
+The virt driver is ``fake_virt.StableFakeDriver`` (beside this file), nova's fake
+driver made restartable.
+
 Runs under the testcloud venv's python (never imported by stacktender). It is nova's
 own ``nova-compute`` entry point, except that ``[testcloud] hosts`` lists the hosts:
 the first is ``[DEFAULT] host``, and each further one gets its own nova Service (own
@@ -26,15 +29,34 @@ from nova.cmd import compute  # noqa: E402
 from nova.compute import rpcapi as compute_rpcapi  # noqa: E402
 
 
-def _hosts(argv: list[str]) -> list[str]:
+def _config(argv: list[str]) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.read([a for i, a in enumerate(argv) if i and argv[i - 1] == "--config-file"])
-    raw = parser.get("testcloud", "hosts", fallback="")
-    return [h.strip() for h in raw.split(",") if h.strip()]
+    return parser
+
+
+def _ensure_node_identity(state_path: str, host: str) -> None:
+    """nova-compute refuses to restart without a local node identity file; the fake
+    driver never writes one (its nodes carry their own UUIDs), so write it once."""
+    import fake_virt
+
+    path = os.path.join(state_path, "compute_id")
+    if not os.path.exists(path):
+        os.makedirs(state_path, exist_ok=True)
+        with open(path, "w") as out:
+            out.write(fake_virt.node_uuid(host))
 
 
 def main() -> None:
-    extra_hosts = _hosts(sys.argv)[1:]
+    import fake_virt
+
+    # nova loads drivers from its own namespace only: compute_driver = testcloud_fake.*
+    sys.modules["nova.virt.testcloud_fake"] = fake_virt
+    config = _config(sys.argv)
+    raw = config.get("testcloud", "hosts", fallback="")
+    hosts = [h.strip() for h in raw.split(",") if h.strip()]
+    _ensure_node_identity(config.get("DEFAULT", "state_path"), hosts[0])
+    extra_hosts = hosts[1:]
     servers: list = []
     stopped = threading.Event()
 
