@@ -9,12 +9,14 @@ print it. Plugins build :class:`Check` objects and return them from the
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from stacktender.errors import CheckError
 from stacktender.results import PerfData, Status, Thresholds, ThresholdSpec
 from stacktender.secrets import mask_url
 
@@ -114,6 +116,18 @@ class CheckContext:
         if name in self.options:
             return self.options[name]
         return self.check.options.get(name)
+
+    def pattern(self, name: str, default: str | None = None) -> re.Pattern[str] | None:
+        """A regular-expression option compiled (None when unset); a bad one is UNKNOWN."""
+        text = self.option(name)
+        if text in (None, ""):
+            text = default
+        if text is None:
+            return None
+        try:
+            return re.compile(str(text))
+        except re.error as exc:
+            raise CheckError(f"option {name}: invalid regular expression {text!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

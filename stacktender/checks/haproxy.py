@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import re
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from stacktender.checks.base import Check, CheckContext, Outcome
+from stacktender.checks.net import open_stream
 from stacktender.errors import CheckError, ServiceUnreachable
 from stacktender.hookspecs import hookimpl
 from stacktender.results import PerfData, Status, ThresholdSpec, worst
@@ -128,18 +128,8 @@ def read_stats(ctx: CheckContext) -> HaproxyStats:
 def _socket_show_stat(ctx: CheckContext) -> str:
     target = ctx.target
     try:
-        if target.scheme == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(ctx.remaining())
-            try:
-                sock.connect(target.path)
-            except OSError:
-                sock.close()
-                raise
-        else:
-            sock = socket.create_connection(
-                (target.host, target.port_or(9999)), timeout=ctx.remaining()
-            )
+        address = target.path if target.scheme == "unix" else (target.host, target.port_or(9999))
+        sock = open_stream(address, ctx.remaining())
     except OSError as exc:
         raise ServiceUnreachable(
             f"cannot connect to haproxy stats socket {target.masked()}: {exc.strerror or exc}"
@@ -215,18 +205,6 @@ def _http_csv(ctx: CheckContext) -> str:
 # -- evaluation ------------------------------------------------------------------------
 
 
-def _matcher(ctx: CheckContext, option: str) -> re.Pattern[str] | None:
-    pattern = ctx.option(option)
-    if pattern in (None, ""):
-        return None
-    try:
-        return re.compile(str(pattern))
-    except re.error as exc:
-        raise CheckError(
-            f"option {option}: invalid regular expression {pattern!r}: {exc}"
-        ) from None
-
-
 def _selected(rows: Iterable[ProxyStat], matcher: re.Pattern[str] | None) -> list[ProxyStat]:
     return [r for r in rows if matcher is None or matcher.search(r.proxy)]
 
@@ -250,8 +228,8 @@ class _BackendState:
 def evaluate_servers(stats: HaproxyStats, ctx: CheckContext) -> Outcome:
     th = ctx.thresholds
     alert_maint = bool(ctx.option("alert_maint"))
-    backends = _selected(stats.of_kind("backend"), _matcher(ctx, "backends"))
-    frontends = _selected(stats.of_kind("frontend"), _matcher(ctx, "frontends"))
+    backends = _selected(stats.of_kind("backend"), ctx.pattern("backends"))
+    frontends = _selected(stats.of_kind("frontend"), ctx.pattern("frontends"))
     if not backends and not frontends:
         raise CheckError(f"no frontend or backend of {stats.source} matches the options")
     servers = stats.of_kind("server")
@@ -330,7 +308,7 @@ def evaluate_sessions(stats: HaproxyStats, ctx: CheckContext) -> Outcome:
     kinds = _kinds(ctx.option("kinds"))
     rows = [
         r
-        for r in _selected(stats.rows, _matcher(ctx, "proxies"))
+        for r in _selected(stats.rows, ctx.pattern("proxies"))
         if r.kind in kinds and r.limit and r.limit > 0
     ]
     if not rows:

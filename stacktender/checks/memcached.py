@@ -6,10 +6,10 @@ library needed.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 from stacktender.checks.base import Check, CheckContext, Outcome
+from stacktender.checks.net import open_stream
 from stacktender.errors import CheckError, ServiceUnreachable
 from stacktender.hookspecs import hookimpl
 from stacktender.results import Status, ThresholdSpec, worst
@@ -34,14 +34,8 @@ def read_stats(ctx: CheckContext) -> MemcachedStats:
     """Connect, send ``stats`` and parse the ``STAT name value`` lines up to ``END``."""
     target = ctx.target
     try:
-        if target.scheme == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(ctx.remaining())
-            sock.connect(target.path)
-        else:
-            sock = socket.create_connection(
-                (target.host, target.port_or(11211)), timeout=ctx.remaining()
-            )
+        address = target.path if target.scheme == "unix" else (target.host, target.port_or(11211))
+        sock = open_stream(address, ctx.remaining())
     except OSError as exc:
         raise ServiceUnreachable(
             f"cannot connect to memcached at {target.masked()}: {exc.strerror or exc}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacktender.checks.base import Check, CheckContext, Outcome
+from stacktender.checks.net import open_stream
 from stacktender.errors import CheckError, ServiceUnreachable
 from stacktender.hookspecs import hookimpl
 from stacktender.results import PerfData, Status, ThresholdSpec, worst
@@ -96,21 +96,9 @@ class JsonRpc:
             self._buf += chunk.decode(errors="replace")
 
 
-def _open_socket(
-    url_scheme: str, address: str | tuple[str, int], what: str, ctx: CheckContext
-) -> socket.socket:
+def _open_socket(address: str | tuple[str, int], what: str, ctx: CheckContext) -> socket.socket:
     try:
-        if url_scheme == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(ctx.remaining())
-            try:
-                sock.connect(address)
-            except OSError:
-                sock.close()
-                raise
-            return sock
-        assert isinstance(address, tuple)
-        return socket.create_connection(address, timeout=ctx.remaining())
+        return open_stream(address, ctx.remaining())
     except TimeoutError:
         raise ServiceUnreachable(f"cannot connect to {what}: timed out") from None
     except OSError as exc:
@@ -122,9 +110,9 @@ def ovsdb_connect(ctx: CheckContext) -> JsonRpc:
     target = ctx.target
     what = f"ovsdb-server at {target.masked()}"
     if target.scheme == "unix":
-        sock = _open_socket("unix", target.path, what, ctx)
+        sock = _open_socket(target.path, what, ctx)
     elif target.scheme == "tcp":
-        sock = _open_socket("tcp", (target.host, target.port_or(6640)), what, ctx)
+        sock = _open_socket((target.host, target.port_or(6640)), what, ctx)
     else:
         raise CheckError(
             f"OVS target {target.masked()!r}: use unix:///var/run/openvswitch/db.sock "
@@ -215,7 +203,7 @@ def read_daemons(ctx: CheckContext) -> Daemons:
         return data
     what = f"ovs-vswitchd control socket {data.vswitchd_ctl}"
     try:
-        sock = _open_socket("unix", data.vswitchd_ctl, what, ctx)
+        sock = _open_socket(data.vswitchd_ctl, what, ctx)
         with sock:
             version = JsonRpc(sock, what, ctx).call("version", [])
         data.vswitchd_version = " ".join(str(version).split())
@@ -402,21 +390,9 @@ def read_interfaces(ctx: CheckContext) -> Interfaces:
     return result
 
 
-def _regex(ctx: CheckContext, option: str) -> re.Pattern[str] | None:
-    pattern = ctx.option(option)
-    if pattern in (None, ""):
-        return None
-    try:
-        return re.compile(str(pattern))
-    except re.error as exc:
-        raise CheckError(
-            f"option {option}: invalid regular expression {pattern!r}: {exc}"
-        ) from None
-
-
 def evaluate_interfaces(data: Interfaces, ctx: CheckContext) -> Outcome:
     th = ctx.thresholds
-    ignore = _regex(ctx, "ignore")
+    ignore = ctx.pattern("ignore")
     expect_up = set(_names(ctx.option("expect_up"), "expect_up"))
     rows = sorted(
         (r for r in data.rows if ignore is None or not ignore.search(r.name)),

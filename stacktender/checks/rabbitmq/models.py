@@ -179,8 +179,8 @@ class QueueFilter:
         vhost = ctx.option("vhost")
         return cls(
             vhost=None if vhost in (None, "", "all") else str(vhost),
-            include=_regex(ctx, "include"),
-            exclude=_regex(ctx, "exclude"),
+            include=ctx.pattern("include"),
+            exclude=ctx.pattern("exclude"),
         )
 
     def matches(self, queue: QueueInfo) -> bool:
@@ -189,16 +189,6 @@ class QueueFilter:
         if self.include is not None and not self.include.search(queue.name):
             return False
         return not (self.exclude is not None and self.exclude.search(queue.name))
-
-
-def _regex(ctx: CheckContext, name: str) -> re.Pattern[str] | None:
-    text = ctx.option(name)
-    if text in (None, ""):
-        return None
-    try:
-        return re.compile(str(text))
-    except re.error as exc:
-        raise ConfigError(f"option {name}: invalid regular expression {text!r}: {exc}") from None
 
 
 def number_option(ctx: CheckContext, name: str, *, minimum: float = 0) -> float:

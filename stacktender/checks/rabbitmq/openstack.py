@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from stacktender.checks.base import Check, CheckContext, Outcome
@@ -21,7 +20,6 @@ from stacktender.checks.rabbitmq.models import (
     fetch_queues,
     number_option,
 )
-from stacktender.errors import ConfigError
 from stacktender.results import PerfData, ThresholdSpec, worst
 
 __all__ = ["OPENSTACK"]
@@ -46,17 +44,9 @@ class OpenStackQueues:
     vhost: str | None = None
 
 
-def _pattern(ctx: CheckContext, name: str) -> re.Pattern[str]:
-    text = str(ctx.option(name) or PATTERNS[name])
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise ConfigError(f"option {name}: invalid regular expression {text!r}: {exc}") from None
-
-
 def classify(queues: list[QueueInfo], ctx: CheckContext) -> OpenStackQueues:
     """Sort queues into notification, reply and fanout queues (others are ignored)."""
-    notification, reply, fanout = (_pattern(ctx, n) for n in PATTERNS)
+    notification, reply, fanout = (ctx.pattern(n, PATTERNS[n]) for n in PATTERNS)
     found = OpenStackQueues(total=len(queues))
     for q in queues:
         if reply.search(q.name):
