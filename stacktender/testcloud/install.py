@@ -69,7 +69,9 @@ def install(settings: Settings, reqs: list[str]) -> None:
                 cmd = [sys.executable, "-m", "venv", str(settings.venv)]
             _run(cmd, out, log, "creating the testcloud venv")
         if uv:
-            cmd = [uv, "pip", "install", "--python", str(settings.python), *reqs]
+            # compiled now, in parallel, rather than by every service's first import
+            cmd = [uv, "pip", "install", "--compile-bytecode", "--python", str(settings.python)]
+            cmd += reqs
         else:
             cmd = [str(settings.python), "-m", "pip", "install", "--disable-pip-version-check"]
             cmd += reqs

@@ -268,15 +268,19 @@ def _seed_scale(
         image = conn.image.find_image("tiny")
         batch = 50
         began = time.monotonic()
+
+        def listed(**filters: str) -> list[Any]:
+            # brief listings: a detailed one makes nova ask neutron about every server
+            return list(conn.compute.servers(details=False, name="^scale-", **filters))
+
         while True:
-            servers = list(conn.compute.servers(name="^scale-"))
-            active = sum(s.status == "ACTIVE" for s in servers)
-            errors = [s for s in servers if s.status == "ERROR"]
-            if errors:
-                for server in errors:
-                    conn.compute.delete_server(server)
-            building = len(servers) - active - len(errors)
-            missing = count - len(servers) + len(errors)
+            total = len(listed())
+            active = len(listed(status="ACTIVE"))
+            errors = listed(status="ERROR")
+            for server in errors:
+                conn.compute.delete_server(server)
+            building = total - active - len(errors)
+            missing = count - total + len(errors)
             progress(f"scale: {active}/{count} servers ACTIVE, {building} building")
             if active >= count:
                 return
@@ -287,14 +291,14 @@ def _seed_scale(
             if missing > 0 and building < batch:
                 size = min(batch, missing)
                 conn.compute.create_server(
-                    name=f"scale-{len(servers) + 1:04d}",
+                    name=f"scale-{total + 1:04d}",
                     flavor_id=flavor.id,
                     image_id=image.id,
                     networks=[{"uuid": net.id}],
                     min_count=size,
                     max_count=size,
                 )
-            time.sleep(3)
+            time.sleep(5)
     finally:
         conn.close()
 

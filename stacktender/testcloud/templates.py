@@ -157,5 +157,7 @@ SERVICE_SECTIONS: dict[str, Sections] = {
     # glance-api logs with oslo.log's JSON formatter: the JSON fixture of the logs module.
     "glance-api": {"DEFAULT": {"use_json": "true"}},
     "cinder-volume": {"DEFAULT": {"host": "tc-volume"}},
+    # map new compute hosts to the cell within seconds, not after up to a minute
+    "nova-scheduler": {"DEFAULT": {"periodic_fuzzy_delay": "0"}},
     "neutron-agents": {"testcloud": {"hosts": "{compute_hosts}"}},
 }
