@@ -28,6 +28,7 @@ from stacktender.testcloud.releases import DATABASES, ServiceSpec, compute_group
 __all__ = ["ServiceStatus", "TestCloud", "UpResult"]
 
 Progress = Callable[[str], None]
+NOTIFICATION_CAP = 50_000  # messages kept per notification queue (see docs/testcloud.md)
 
 
 @dataclass
@@ -179,9 +180,7 @@ class TestCloud:
         self._step(timings, "configure", lambda: render_configs(settings))
         names = [n for dbs in settings.database_names().values() for n in dbs]
         self._step(timings, "databases", lambda: database.create_databases(settings.db_url, names))
-        self._step(
-            timings, "vhost", lambda: rabbit.create_vhost(settings.rabbit_api, settings.name)
-        )
+        self._step(timings, "vhost", lambda: self._vhost(settings))
         self._stop_retired(settings)
 
         projects = list(DATABASES)
@@ -223,6 +222,10 @@ class TestCloud:
             proc = process.read_pidfile(self._pidfile(settings, spec.name))
             if (proc is None or not proc.alive()) and not process.port_free(port):
                 raise PortInUse(spec.name, port, self._log(settings, spec.name))
+
+    def _vhost(self, settings: Settings) -> None:
+        rabbit.create_vhost(settings.rabbit_api, settings.name)
+        rabbit.cap_notification_queues(settings.rabbit_api, settings.name, NOTIFICATION_CAP)
 
     def _register(self, settings: Settings) -> None:
         marker = settings.run / "catalog.done"

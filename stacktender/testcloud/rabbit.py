@@ -8,7 +8,7 @@ import httpx
 
 from stacktender.testcloud.errors import PrerequisiteMissing
 
-__all__ = ["check_broker", "create_vhost", "delete_vhost"]
+__all__ = ["cap_notification_queues", "check_broker", "create_vhost", "delete_vhost"]
 
 
 def _client(api_url: str) -> tuple[httpx.Client, str]:
@@ -51,6 +51,22 @@ def create_vhost(api_url: str, vhost: str) -> None:
         "PUT",
         f"/api/permissions/{name}/{quote(user, safe='')}",
         json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
+
+
+def cap_notification_queues(api_url: str, vhost: str, max_length: int) -> None:
+    """Keep only the newest max_length messages in the notification queues: nothing
+    consumes them unless a test or the metering module does."""
+    _call(
+        api_url,
+        "PUT",
+        f"/api/policies/{quote(vhost, safe='')}/testcloud-notifications",
+        json={
+            "pattern": r"^(versioned_)?notifications\.",
+            "definition": {"max-length": max_length},
+            "apply-to": "queues",
+            "priority": 0,
+        },
     ).raise_for_status()
 
 

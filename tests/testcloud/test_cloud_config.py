@@ -1,4 +1,4 @@
-"""Settings, config rendering and WSGI entry files (no services needed)."""
+"""stacktender.testcloud.config: settings, config rendering, WSGI entry files (no services)."""
 
 from __future__ import annotations
 
