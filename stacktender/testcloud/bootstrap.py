@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from stacktender.testcloud.config import RUNTIME_DIR, Settings
 from stacktender.testcloud.errors import ServiceFailed
@@ -45,7 +46,7 @@ def run_setup(settings: Settings, project: str) -> float:
         group=grp.getgrgid(os.getgid()).gr_name,
     )
     env = {**os.environ, "PATH": f"{settings.venv / 'bin'}:{os.environ.get('PATH', '')}"}
-    plan = []
+    plan: list[dict[str, Any]] = []
     for argv, also_ok in SETUP[project]:
         cmd = [a.format_map(ctx) for a in argv]
         shown = " ".join(itertools.takewhile(lambda a: not a.startswith("-"), cmd[3:]))

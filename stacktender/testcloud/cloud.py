@@ -178,8 +178,7 @@ class TestCloud:
             self.progress(f"installing OpenStack {settings.release} from PyPI")
             self._step(timings, "install", lambda: install.install(settings, reqs))
         self._step(timings, "configure", lambda: render_configs(settings))
-        names = [n for dbs in settings.database_names().values() for n in dbs]
-        self._step(timings, "databases", lambda: database.create_databases(settings.db_url, names))
+        self._step(timings, "databases", lambda: self._databases(settings))
         self._step(timings, "vhost", lambda: self._vhost(settings))
         self._stop_retired(settings)
 
@@ -213,7 +212,8 @@ class TestCloud:
         self.progress(f"{name} done ({timings[name]:.1f}s)")
 
     def _preflight(self, settings: Settings) -> None:
-        database.check_server(settings.db_url)
+        for server in settings.servers():
+            database.check_server(server)
         rabbit.check_broker(settings.rabbit_api)
         for spec in settings.services():
             port = settings.port(spec)
@@ -222,6 +222,10 @@ class TestCloud:
             proc = process.read_pidfile(self._pidfile(settings, spec.name))
             if (proc is None or not proc.alive()) and not process.port_free(port):
                 raise PortInUse(spec.name, port, self._log(settings, spec.name))
+
+    def _databases(self, settings: Settings) -> None:
+        for server, names in settings.servers().items():
+            database.create_databases(server, names)
 
     def _vhost(self, settings: Settings) -> None:
         rabbit.create_vhost(settings.rabbit_api, settings.name)
@@ -463,8 +467,8 @@ class TestCloud:
             return
         with self.locked():
             self._down()
-            names = [n for dbs in settings.database_names().values() for n in dbs]
-            database.drop_databases(settings.db_url, names)
+            for server, names in settings.servers().items():
+                database.drop_databases(server, names)
             rabbit.delete_vhost(settings.rabbit_api, settings.name)
             catalog.remove_clouds_yaml_entries(settings)
             shutil.rmtree(self.state_dir)

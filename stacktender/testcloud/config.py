@@ -17,6 +17,7 @@ from stacktender.testcloud.errors import TestCloudError
 from stacktender.testcloud.releases import (
     DATABASES,
     DEFAULT_RELEASE,
+    MYSQL_ONLY,
     ServiceSpec,
     compute_groups,
     services_for,
@@ -51,6 +52,7 @@ class Settings:
     name: str = "testcloud"
     release: str = DEFAULT_RELEASE
     db_url: str = DEFAULT_DB_URL
+    mysql_url: str = DEFAULT_DB_URL
     rabbit_url: str = DEFAULT_RABBIT_URL
     rabbit_api: str = DEFAULT_RABBIT_API
     port_base: int = DEFAULT_PORT_BASE
@@ -142,9 +144,24 @@ class Settings:
         """Database names per project, prefixed with the cloud's name."""
         return {p: [f"{self.name}_{d}" for d in dbs] for p, dbs in DATABASES.items()}
 
+    def server_url(self, project: str) -> str:
+        """The database server of a project: ``db_url``, except MySQL-only projects when
+        ``db_url`` is PostgreSQL (they use ``mysql_url``)."""
+        if project in MYSQL_ONLY and self.db_url.startswith("postgres"):
+            return self.mysql_url
+        return self.db_url
+
+    def servers(self) -> dict[str, list[str]]:
+        """Database server URL -> the names of the cloud's databases on it."""
+        out: dict[str, list[str]] = {}
+        for project, names in self.database_names().items():
+            out.setdefault(self.server_url(project), []).extend(names)
+        return out
+
     def database_url(self, database: str) -> str:
         """SQLAlchemy URL the services use for one of the cloud's databases."""
-        parts = urlsplit(self.db_url)
+        project = next(p for p, names in self.database_names().items() if database in names)
+        parts = urlsplit(self.server_url(project))
         scheme = parts.scheme
         query = "charset=utf8" if scheme.startswith("mysql") else ""
         if scheme in ("postgresql", "postgres"):

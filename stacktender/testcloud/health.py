@@ -54,7 +54,10 @@ class RegisteredState:
     def missing(self, settings: Settings) -> list[str]:
         """Expected registrations that are absent or down, as ``binary@host``."""
         hosts = [h for _, group in compute_groups(settings.compute_hosts) for h in group]
-        expected_nova = [("nova-conductor", None), ("nova-scheduler", None)]
+        expected_nova: list[tuple[str, str | None]] = [
+            ("nova-conductor", None),
+            ("nova-scheduler", None),
+        ]
         expected_nova += [("nova-compute", h) for h in hosts]
         out = []
         for binary, host in expected_nova:
@@ -87,7 +90,7 @@ def mapped_hosts(settings: Settings) -> set[str]:
     """Compute hosts mapped to a cell (nova's scheduler discovers them periodically)."""
     from stacktender.testcloud.database import _engine
 
-    engine = _engine(settings.db_url)
+    engine = _engine(settings.server_url("nova"))
     table = f"{settings.name}_nova_api"
     quote = '"' if engine.dialect.name == "postgresql" else "`"
     try:

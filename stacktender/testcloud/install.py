@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 from stacktender.testcloud.config import Settings
 from stacktender.testcloud.errors import InstallFailed
@@ -79,8 +80,8 @@ def install(settings: Settings, reqs: list[str]) -> None:
     (settings.venv / MARKER).write_text(_text(reqs))
 
 
-def _run(cmd: list[str], out: object, log: Path, what: str) -> None:
-    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)  # type: ignore[arg-type]
+def _run(cmd: list[str], out: IO[str], log: Path, what: str) -> None:
+    proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:
         reason = _last_error(log).removeprefix("cause: ")
         raise InstallFailed(f"{what} failed: {reason}; read {log}")

@@ -13,6 +13,7 @@ __all__ = [
     "DATABASES",
     "DEFAULT_RELEASE",
     "HOSTS_PER_COMPUTE_PROCESS",
+    "MYSQL_ONLY",
     "RELEASES",
     "SERVICES",
     "SERVICE_USERS",
@@ -61,7 +62,7 @@ DATABASES: dict[str, tuple[str, ...]] = {
     "placement": ("placement",),
     "glance": ("glance",),
     "neutron": ("neutron",),
-    "nova": ("nova_api", "nova_cell0", "nova"),
+    "nova": ("nova_api", "nova_cell0", "nova_cell1"),
     "cinder": ("cinder",),
 }
 
@@ -120,6 +121,12 @@ SETUP: dict[str, tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]] = {
 
 # Users the services authenticate as (admin and service roles in the ``service`` project).
 SERVICE_USERS = ("placement", "glance", "neutron", "nova", "cinder")
+
+# Projects whose migrations only run on MySQL/MariaDB: with --db postgresql://..., their
+# databases stay on the MariaDB server (Settings.mysql_url).
+MYSQL_ONLY = {
+    "neutron": "neutron's 2025.2 migrations use MySQL-only SQL (ALTER TABLE ... CONVERT TO)",
+}
 
 # One nova-compute process serves up to this many fake compute hosts (see docs).
 HOSTS_PER_COMPUTE_PROCESS = 10

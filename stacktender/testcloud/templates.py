@@ -118,7 +118,7 @@ PROJECT_SECTIONS: dict[str, Sections] = {
         "api": {"auth_strategy": "keystone"},
         "wsgi": {"api_paste_config": "{etc}/nova/api-paste.ini"},
         "api_database": {"connection": "{db_nova_api}"},
-        "database": {"connection": "{db_nova}"},
+        "database": {"connection": "{db_nova_cell1}"},
         "keystone_authtoken": _authtoken("nova"),
         "service_user": _auth("nova", send_service_user_token="true"),
         "placement": _auth("nova"),

@@ -43,14 +43,19 @@ def test_settings_round_trip_and_passwords(tmp_path: Path) -> None:
 
 def test_database_urls_and_names(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path, name="tc2")
-    assert settings.database_names()["nova"] == ["tc2_nova_api", "tc2_nova_cell0", "tc2_nova"]
-    assert settings.database_url("tc2_nova") == (
-        "mysql+pymysql://root@127.0.0.1:3306/tc2_nova?charset=utf8"
+    nova = ["tc2_nova_api", "tc2_nova_cell0", "tc2_nova_cell1"]
+    assert settings.database_names()["nova"] == nova
+    assert settings.database_url("tc2_nova_cell1") == (
+        "mysql+pymysql://root@127.0.0.1:3306/tc2_nova_cell1?charset=utf8"
     )
+    assert list(settings.servers()) == [settings.db_url]
     settings.db_url = "postgresql://postgres@127.0.0.1:5432"
     assert settings.database_url("tc2_glance") == (
         "postgresql+psycopg2://postgres@127.0.0.1:5432/tc2_glance"
     )
+    # neutron's migrations are MySQL-only: its database stays on MariaDB
+    assert settings.database_url("tc2_neutron").startswith("mysql+pymysql://root@127.0.0.1:3306/")
+    assert settings.servers()[settings.mysql_url] == ["tc2_neutron"]
     assert settings.transport_url.endswith("@127.0.0.1:5672/tc2")
 
 
