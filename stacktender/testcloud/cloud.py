@@ -5,8 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
-import hashlib
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,34 +13,15 @@ from pathlib import Path
 from typing import IO
 
 from stacktender.testcloud import bootstrap, catalog, database, health, install, process, rabbit
-from stacktender.testcloud.config import (
-    Settings,
-    config_path,
-    default_state_dir,
-    render_configs,
-    wsgi_module,
-)
+from stacktender.testcloud.config import Settings, default_state_dir, render_configs
 from stacktender.testcloud.errors import PortInUse, ServiceFailed, TestCloudError
-from stacktender.testcloud.releases import DATABASES, ServiceSpec, compute_groups
+from stacktender.testcloud.releases import DATABASES, compute_groups
+from stacktender.testcloud.supervisor import ServiceStatus, Supervisor
 
 __all__ = ["ServiceStatus", "TestCloud", "UpResult"]
 
 Progress = Callable[[str], None]
 NOTIFICATION_CAP = 50_000  # messages kept per notification queue (see docs/testcloud.md)
-
-
-@dataclass
-class ServiceStatus:
-    """One process of the testcloud as ``status`` shows it."""
-
-    service: str
-    state: str  # up | down
-    pid: int | None
-    port: int | None
-    rss_mb: float
-    pss_mb: float
-    hosts: str
-    log: str
 
 
 @dataclass
@@ -168,7 +147,7 @@ class TestCloud:
         reqs = install.requirements(settings, pins)
         if install.is_installed(settings, reqs):
             render_configs(settings)  # a changed setting changes a config: not a no-op
-            if self._all_current(settings):
+            if self._all_current(settings, Supervisor(settings)):
                 result.already_running = True
                 result.seconds = time.monotonic() - began
                 return result
@@ -180,7 +159,8 @@ class TestCloud:
         self._step(timings, "configure", lambda: render_configs(settings))
         self._step(timings, "databases", lambda: self._databases(settings))
         self._step(timings, "vhost", lambda: self._vhost(settings))
-        self._stop_retired(settings)
+        supervisor = Supervisor(settings)
+        supervisor.stop_retired()
 
         projects = list(DATABASES)
         self.progress("migrating databases, setting up keystone and nova cells")
@@ -188,19 +168,19 @@ class TestCloud:
             futures = {pool.submit(bootstrap.run_setup, settings, p): p for p in projects}
             by_project = {p: f for f, p in futures.items()}
             timings["setup keystone"] = by_project["keystone"].result()
-            result.started += self._start_project(settings, "keystone")
-            self._wait_apis(settings, ["keystone"], timeout)
+            result.started += self._start_project(supervisor, "keystone")
+            self._wait_apis(supervisor, ["keystone"], timeout)
             self._step(timings, "catalog", lambda: self._register(settings))
             for future in concurrent.futures.as_completed(futures):
                 project = futures[future]
                 if project == "keystone":
                     continue
                 timings[f"setup {project}"] = future.result()
-                result.started += self._start_project(settings, project)
+                result.started += self._start_project(supervisor, project)
         result.clouds_yaml = catalog.write_clouds_yaml(settings)
         apis = [s.name for s in settings.services() if s.kind == "wsgi"]
-        self._step(timings, "apis", lambda: self._wait_apis(settings, apis, timeout))
-        self._step(timings, "services", lambda: self._wait_registered(settings, timeout))
+        self._step(timings, "apis", lambda: self._wait_apis(supervisor, apis, timeout))
+        self._step(timings, "services", lambda: self._wait_registered(supervisor, timeout))
         result.seconds = time.monotonic() - began
         self.progress(f"testcloud healthy after {result.seconds:.0f}s")
         return result
@@ -219,9 +199,9 @@ class TestCloud:
             port = settings.port(spec)
             if port is None:
                 continue
-            proc = process.read_pidfile(self._pidfile(settings, spec.name))
-            if (proc is None or not proc.alive()) and not process.port_free(port):
-                raise PortInUse(spec.name, port, self._log(settings, spec.name))
+            supervisor = Supervisor(settings)
+            if supervisor.running(spec.name) is None and not process.port_free(port):
+                raise PortInUse(spec.name, port, supervisor.log(spec.name))
 
     def _databases(self, settings: Settings) -> None:
         for server, names in settings.servers().items():
@@ -239,144 +219,43 @@ class TestCloud:
         catalog.register(settings)
         marker.write_text(stamp)
 
-    # -- processes ---------------------------------------------------------------------
-    def _pidfile(self, settings: Settings, name: str) -> Path:
-        return settings.run / f"{name}.pid"
-
-    def _log(self, settings: Settings, name: str) -> Path:
-        return settings.logs / f"{name}.log"
-
-    def _console(self, settings: Settings, name: str) -> Path:
-        return settings.logs / f"{name}.console.log"
-
-    def _argv(self, settings: Settings, spec: ServiceSpec) -> list[str]:
-        ctx = settings.context(spec.name)
-        if spec.kind == "wsgi":
-            return [
-                str(settings.venv / "bin" / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{settings.port(spec)}",
-                "--workers",
-                "1",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--timeout",
-                "300",
-                "--graceful-timeout",
-                "5",
-                # longer than clients keep idle connections: gunicorn's 2 s default races
-                # with pollers reusing a connection ("Remote end closed connection")
-                "--keep-alive",
-                "75",
-                # nova asks neutron for the ports of many servers in one GET
-                "--limit-request-line",
-                "0",
-                "--name",
-                f"{settings.name}-{spec.name}",
-                "--pythonpath",
-                str(settings.state_dir / "wsgi"),
-                f"{wsgi_module(spec)}:application",
-            ]
-        return [a.format_map(ctx) for a in spec.argv]
-
-    def _fingerprint(self, settings: Settings, spec: ServiceSpec) -> str:
-        digest = hashlib.sha256("\0".join(self._argv(settings, spec)).encode())
-        digest.update(config_path(settings, spec.name, spec.project).read_bytes())
-        return digest.hexdigest()[:16]
-
-    def _all_current(self, settings: Settings) -> bool:
+    def _all_current(self, settings: Settings, supervisor: Supervisor) -> bool:
         """Every process alive, started from the current config, every API answering."""
         if not (settings.run / "catalog.done").exists():
             return False
         for spec in settings.services():
-            proc = process.read_pidfile(self._pidfile(settings, spec.name))
-            stamp = settings.run / f"{spec.name}.fingerprint"
-            try:
-                if proc is None or not proc.alive():
-                    return False
-                if stamp.read_text() != self._fingerprint(settings, spec):
-                    return False
-            except OSError:
+            if not supervisor.is_current(spec):
                 return False
             if spec.kind == "wsgi" and not health.api_answers(settings.url(spec.name), 10):
                 return False
         return True
 
-    def _start_project(self, settings: Settings, project: str) -> list[str]:
-        started = []
-        for spec in settings.services():
-            if spec.project == project and self._start(settings, spec):
-                started.append(spec.name)
+    def _start_project(self, supervisor: Supervisor, project: str) -> list[str]:
+        started = [
+            spec.name
+            for spec in supervisor.settings.services()
+            if spec.project == project and supervisor.start(spec)
+        ]
         if started:
             self.progress(f"started {', '.join(started)}")
         return started
 
-    def _start(self, settings: Settings, spec: ServiceSpec) -> bool:
-        """Start spec unless it runs with the current config (then False)."""
-        pidfile = self._pidfile(settings, spec.name)
-        stamp = settings.run / f"{spec.name}.fingerprint"
-        fingerprint = self._fingerprint(settings, spec)
-        proc = process.read_pidfile(pidfile)
-        if proc is not None and proc.alive():
-            if stamp.exists() and stamp.read_text() == fingerprint:
-                return False
-            process.stop([proc])
-        port = settings.port(spec)
-        if port is not None and not process.port_free(port):
-            raise PortInUse(spec.name, port, self._log(settings, spec.name))
-        bindir = settings.venv / "bin"
-        import os
-
-        env = {"PATH": f"{bindir}:{os.environ.get('PATH', '')}", "PYTHONUNBUFFERED": "1"}
-        process.start(
-            self._argv(settings, spec),
-            pidfile=pidfile,
-            log=self._console(settings, spec.name),
-            env=env,
-            cwd=settings.state_dir,
-        )
-        stamp.write_text(fingerprint)
-        return True
-
-    def _stop_retired(self, settings: Settings) -> None:
-        """Stop processes no longer in the topology (fewer compute hosts than before)."""
-        current = {s.name for s in settings.services()}
-        for pidfile in settings.run.glob("*.pid"):
-            if pidfile.stem not in current:
-                proc = process.read_pidfile(pidfile)
-                if proc is not None:
-                    process.stop([proc])
-                pidfile.unlink(missing_ok=True)
-
-    def _check_alive(self, settings: Settings, names: Sequence[str]) -> None:
-        """ServiceFailed for the first of names whose process has exited."""
-        for name in names:
-            proc = process.read_pidfile(self._pidfile(settings, name))
-            if proc is None or not proc.alive():
-                reason, log = "no error logged", self._console(settings, name)
-                for candidate in (self._console(settings, name), self._log(settings, name)):
-                    found = _last_error(candidate)
-                    if found:
-                        reason, log = found, candidate
-                        break
-                raise ServiceFailed(name, f"exited during start: {reason}", log)
-
-    def _wait_apis(self, settings: Settings, names: Sequence[str], timeout: float) -> None:
+    def _wait_apis(self, supervisor: Supervisor, names: Sequence[str], timeout: float) -> None:
+        settings = supervisor.settings
         for name in names:
             url = settings.url(name)
             ok = health.wait_until(
                 lambda u=url: health.api_answers(u),  # type: ignore[misc]
                 timeout,
-                abort=lambda n=name: self._check_alive(settings, [n]),  # type: ignore[misc]
+                abort=lambda n=name: supervisor.check_alive([n]),  # type: ignore[misc]
             )
             if not ok:
                 raise ServiceFailed(
-                    name, f"{url} did not answer within {timeout:.0f}s", self._log(settings, name)
+                    name, f"{url} did not answer within {timeout:.0f}s", supervisor.log(name)
                 )
 
-    def _wait_registered(self, settings: Settings, timeout: float) -> None:
+    def _wait_registered(self, supervisor: Supervisor, timeout: float) -> None:
+        settings = supervisor.settings
         daemons = [s.name for s in settings.services() if s.kind == "daemon"]
         conn = catalog.connect(settings)
         missing: list[str] = []
@@ -388,7 +267,7 @@ class TestCloud:
 
         try:
             ok = health.wait_until(
-                complete, timeout, interval=1.0, abort=lambda: self._check_alive(settings, daemons)
+                complete, timeout, interval=1.0, abort=lambda: supervisor.check_alive(daemons)
             )
         finally:
             conn.close()
@@ -405,34 +284,13 @@ class TestCloud:
             raise ServiceFailed(
                 name,
                 f"not reported up within {timeout:.0f}s (missing: {', '.join(missing)})",
-                self._log(settings, name),
+                supervisor.log(name),
             )
 
     # -- status, down, destroy, logs --------------------------------------------------
     def status(self) -> list[ServiceStatus]:
         """Every process: up/down, pid, port, memory; a crashed process shows down."""
-        settings = self.settings()
-        groups = dict(compute_groups(settings.compute_hosts))
-        rows = []
-        for spec in settings.services():
-            proc = process.read_pidfile(self._pidfile(settings, spec.name))
-            alive = proc is not None and proc.alive()
-            port = settings.port(spec)
-            listening = port is None or not process.port_free(port)
-            rss, pss = process.group_memory(proc.pid) if proc and alive else (0.0, 0.0)
-            rows.append(
-                ServiceStatus(
-                    service=spec.name,
-                    state="up" if alive and listening else "down",
-                    pid=proc.pid if proc and alive else None,
-                    port=port,
-                    rss_mb=round(rss, 1),
-                    pss_mb=round(pss, 1),
-                    hosts=_host_range(groups.get(spec.name, [])),
-                    log=str(self._log(settings, spec.name)),
-                )
-            )
-        return rows
+        return Supervisor(self.settings()).status()
 
     def down(self, services: Sequence[str] = ()) -> list[str]:
         """Stop every process, or only the named ones (SIGTERM to each process group,
@@ -441,22 +299,7 @@ class TestCloud:
             return self._down(services)
 
     def _down(self, services: Sequence[str] = ()) -> list[str]:
-        settings = self.settings()
-        for name in services:
-            settings.service(name)  # unknown names raise with the list of services
-        pidfiles = sorted(settings.run.glob("*.pid"))
-        if services:
-            pidfiles = [p for p in pidfiles if p.stem in services]
-        procs, names = [], []
-        for pidfile in pidfiles:
-            proc = process.read_pidfile(pidfile)
-            if proc is not None and proc.alive():
-                procs.append(proc)
-                names.append(pidfile.stem)
-        process.stop(procs)
-        for pidfile in pidfiles:
-            pidfile.unlink(missing_ok=True)
-        return names
+        return Supervisor(self.settings()).stop(services)
 
     def destroy(self) -> None:
         """Stop everything, drop the databases and vhost, remove the state and clouds."""
@@ -482,29 +325,6 @@ class TestCloud:
             candidates = [settings.logs / f"{service}.log"]
         else:
             settings.service(service)  # unknown names raise with the list of services
-            candidates = [self._log(settings, service), self._console(settings, service)]
+            supervisor = Supervisor(settings)
+            candidates = [supervisor.log(service), supervisor.console(service)]
         return [p for p in candidates if p.exists()]
-
-
-def _host_range(hosts: list[str]) -> str:
-    """``tc-compute-1..10`` for a run of compute hosts, ``a,b`` for two or fewer."""
-    if len(hosts) <= 2:
-        return ",".join(hosts)
-    return f"{hosts[0]}..{hosts[-1].rsplit('-', 1)[1]}"
-
-
-_ERROR = re.compile(r"(Error|Exception|error:|CRITICAL|Traceback|SystemExit)")
-
-
-def _last_error(path: Path) -> str:
-    """The last line of a log that looks like the reason something failed, or ""."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()[-300:]
-    except OSError:
-        return ""
-    for line in reversed(lines):
-        if line.startswith("--- "):
-            break  # output of an earlier run
-        if _ERROR.search(line) and not line.rstrip().endswith("Traceback (most recent call last):"):
-            return line.strip()[:240]
-    return ""
