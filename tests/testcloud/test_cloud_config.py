@@ -6,6 +6,7 @@ import configparser
 from pathlib import Path
 
 import pytest
+from testcloud_support import fake_venv
 
 from stacktender.testcloud.config import (
     Settings,
@@ -15,20 +16,6 @@ from stacktender.testcloud.config import (
     wsgi_entry,
 )
 from stacktender.testcloud.errors import TestCloudError
-
-
-def fake_venv(settings: Settings) -> None:
-    """The files render_configs copies out of an installed venv."""
-    for project, name in (
-        ("nova", "api-paste.ini"),
-        ("neutron", "api-paste.ini"),
-        ("cinder", "api-paste.ini"),
-        ("cinder", "resource_filters.json"),
-        ("glance", "glance-api-paste.ini"),
-    ):
-        path = settings.venv / "etc" / project / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("[composite:x]\n")
 
 
 def test_settings_round_trip_and_passwords(tmp_path: Path) -> None:

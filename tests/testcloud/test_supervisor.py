@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_cloud_config import fake_venv
+from testcloud_support import fake_venv
 
 from stacktender.testcloud.config import Settings, render_configs
 from stacktender.testcloud.supervisor import Supervisor, _host_range, last_error

@@ -51,3 +51,17 @@ def free_port_base(span: int = 10) -> int:
         if all(port_free(base + i) for i in range(span)):
             return base
     raise RuntimeError("no block of free ports found")
+
+
+def fake_venv(settings: Settings) -> None:
+    """The files render_configs copies out of an installed venv."""
+    for project, name in (
+        ("nova", "api-paste.ini"),
+        ("neutron", "api-paste.ini"),
+        ("cinder", "api-paste.ini"),
+        ("cinder", "resource_filters.json"),
+        ("glance", "glance-api-paste.ini"),
+    ):
+        path = settings.venv / "etc" / project / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("[composite:x]\n")
