@@ -31,17 +31,18 @@ def connect(ctx: CheckContext) -> Any:
 
     cloud = cloud_name(ctx)
     try:
-        conn = openstack.connect(
-            cloud=cloud, api_timeout=ctx.remaining(), load_envvars=cloud is None
-        )
+        conn = openstack.connect(cloud=cloud, api_timeout=ctx.remaining())
         conn.authorize()
     except openstack.exceptions.ConfigException as exc:
         raise CheckError(f"cloud {cloud or '(OS_CLOUD)'}: {exc}") from None
-    except (ks.Unauthorized, ks.ConnectFailure, ks.ConnectTimeout, ks.DiscoveryFailure) as exc:
-        raise ServiceUnreachable(
-            f"keystone of cloud {cloud or '(OS_CLOUD)'}: {_one_line(exc)}"
-        ) from None
-    except openstack.exceptions.HttpException as exc:
+    except (
+        ks.Unauthorized,
+        ks.ConnectFailure,
+        ks.ConnectTimeout,
+        ks.DiscoveryFailure,
+        # authorize() wraps keystone's refusal (401) in a plain SDKException
+        openstack.exceptions.SDKException,
+    ) as exc:
         raise ServiceUnreachable(
             f"keystone of cloud {cloud or '(OS_CLOUD)'}: {_one_line(exc)}"
         ) from None
