@@ -80,7 +80,7 @@ cat <<TXT
   openstack --os-cloud testcloud-admin server list --all-projects
   $ST check openstack-nova-services              # a Nagios/Icinga plugin: exit code = status
   $ST sweep -f prometheus                        # or -f json / yaml / csv / nagios
-  $ST testcloud down nova-compute && sleep 40 && $ST check openstack-nova-services; $ST testcloud up
+  $ST testcloud down nova-compute && sleep 25 && $ST check openstack-nova-services; $ST testcloud up
   $ST history                                    # status changes recorded by sweep --record
   $ST export icinga -o /tmp/stacktender.conf     # Icinga 2 CheckCommands for every check
   $ST testcloud status                           # processes, ports, memory
