@@ -4,7 +4,7 @@ connections, OpenStack (oslo.messaging) signs and an AMQP round trip.
 The management HTTP API (target URL, default ``http://guest:guest@127.0.0.1:15672``)
 serves every check but the round trip; AMQP (target extra ``amqp_url``, default derived
 from the management URL: ``amqp://guest:guest@127.0.0.1:5672/``) serves the round trip
-and the real-time queue samples of ``rabbitmq-queue-growth``. httpx and kombu are
+and the real-time queue samples of ``rabbitmq-queue-growth``. httpx and py-amqp are
 imported only when a check runs.
 """
 
