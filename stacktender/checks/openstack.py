@@ -182,11 +182,10 @@ class ServiceList:
     services: list[ServiceState] = field(default_factory=list)
 
 
-def collect_nova_services(ctx: CheckContext) -> ServiceList:
-    conn = connect(ctx)
-    rows = api_call("nova service list", conn.compute.services)
+def _service_list(kind: str, rows: Iterable[Any]) -> ServiceList:
+    """nova and cinder describe their services alike (cinder has no forced-down flag)."""
     return ServiceList(
-        "nova service",
+        kind,
         [
             ServiceState(
                 binary=s.binary,
@@ -194,29 +193,22 @@ def collect_nova_services(ctx: CheckContext) -> ServiceList:
                 up=s.state == "up",
                 enabled=s.status == "enabled",
                 forced_down=bool(getattr(s, "is_forced_down", False)),
-                reason=s.disabled_reason or "",
-            )
-            for s in rows
-        ],
-    )
-
-
-def collect_cinder_services(ctx: CheckContext) -> ServiceList:
-    conn = connect(ctx)
-    rows = api_call("cinder service list", conn.block_storage.services)
-    return ServiceList(
-        "cinder service",
-        [
-            ServiceState(
-                binary=s.binary,
-                host=s.host,
-                up=s.state == "up",
-                enabled=s.status == "enabled",
                 reason=getattr(s, "disabled_reason", None) or "",
             )
             for s in rows
         ],
     )
+
+
+def collect_nova_services(ctx: CheckContext) -> ServiceList:
+    conn = connect(ctx)
+    return _service_list("nova service", api_call("nova service list", conn.compute.services))
+
+
+def collect_cinder_services(ctx: CheckContext) -> ServiceList:
+    conn = connect(ctx)
+    rows = api_call("cinder service list", conn.block_storage.services)
+    return _service_list("cinder service", rows)
 
 
 def collect_neutron_agents(ctx: CheckContext) -> ServiceList:

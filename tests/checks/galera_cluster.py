@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support import free_port, require_binary
+from support import free_port, require_binary, stop_process
 
 # The database the tests write to (created once, replicated to every node).
 TEST_DATABASE = "stacktender_galera"
@@ -229,18 +228,8 @@ wsrep_slave_threads = 2
 
     def stop_node(self, node: GaleraNode, timeout: float = 30) -> None:
         """Shut node down cleanly (it leaves the cluster gracefully) and wait for exit."""
-        proc = node.proc
-        if proc is None or proc.poll() is not None:
-            node.proc = None
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        if node.proc is not None:
+            stop_process(node.proc, timeout)
         node.proc = None
 
     def ensure_healthy(self, timeout: float = 60) -> None:
