@@ -143,6 +143,7 @@ class CheckResult:
     check: str = ""
     target: str = ""
     duration: float = 0.0
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.check:
@@ -159,6 +160,7 @@ class CheckResult:
             "perfdata": [p.to_dict() for p in self.perfdata],
             "target": self.target,
             "duration": round(self.duration, 6),
+            "timeout": self.timeout,
         }
 
 

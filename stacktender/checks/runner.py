@@ -210,6 +210,7 @@ def _result(instance: CheckInstance, status: Status, summary: str, started: floa
         summary=" ".join(summary.split()) or status.name.lower(),
         target=instance.target.masked(),
         duration=time.monotonic() - started,
+        timeout=instance.timeout,
     )
 
 

@@ -151,8 +151,7 @@ def sweep(
         results = app.sweep(instances, concurrency=concurrency, on_result=on_result)
     finally:
         finish()
-    extra = {"timeouts": {i.name: i.timeout for i in instances}} if fmt == "prometheus" else {}
-    click.echo(app.render(results, fmt, columns=columns, **extra), nl=fmt != "prometheus")
+    click.echo(app.render(results, fmt, columns=columns), nl=fmt != "prometheus")
     if record:
         # After printing: if writing fails now, the results are still on stdout, not lost.
         app.store.record_sweep(results)

@@ -101,9 +101,7 @@ class Sweeper:
         started = time.monotonic()
         try:
             results = self.app.sweep(self.instances)
-            body = self.app.render(
-                results, "prometheus", timeouts={i.name: i.timeout for i in self.instances}
-            )
+            body = self.app.render(results, "prometheus")
         except Exception:
             self.errors += 1
             raise

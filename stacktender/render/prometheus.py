@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from stacktender.results import CheckResult
 
@@ -50,16 +50,10 @@ def _upper_bound(text: str | None) -> float | None:
         return None
 
 
-def render_prometheus(
-    results: Sequence[CheckResult],
-    *,
-    timeouts: Mapping[str, float] | None = None,
-    **_: object,
-) -> str:
+def render_prometheus(results: Sequence[CheckResult], **_: object) -> str:
     """All results as Prometheus samples, one family per metric with HELP and TYPE.
 
-    timeouts maps a result's name to its check timeout, exported so that alerts can
-    compare a check's duration with it.
+    A result's timeout is exported too, so that alerts can compare its duration with it.
     """
     samples: dict[str, list[str]] = {name: [] for name in _METRICS}
     for r in results:
@@ -70,10 +64,9 @@ def render_prometheus(
         samples["stacktender_check_duration_seconds"].append(
             f"stacktender_check_duration_seconds{_labels(**base)} {r.duration:.6f}"
         )
-        if timeouts and r.name in timeouts:
+        if r.timeout is not None:
             samples["stacktender_check_timeout_seconds"].append(
-                f"stacktender_check_timeout_seconds{_labels(**base)} "
-                f"{_number(float(timeouts[r.name]))}"
+                f"stacktender_check_timeout_seconds{_labels(**base)} {_number(float(r.timeout))}"
             )
         for p in r.perfdata:
             labels = {**base, "label": p.label, "unit": p.unit}

@@ -31,8 +31,9 @@ def test_labels_with_quotes_backslashes_and_newlines_survive() -> None:
         summary="x",
         perfdata=[PerfData('lag "s"\\', 3.5, unit="s\n", warning="10", critical="~:20")],
         duration=0.25,
+        timeout=7.5,
     )
-    families = parse(render_prometheus([result], timeouts={AWKWARD: 7.5}))
+    families = parse(render_prometheus([result]))
     base = {"name": AWKWARD, "check": "mysql-replication"}
     assert families["stacktender_check_status"] == ("gauge", [(base, 2.0)])
     assert families["stacktender_check_duration_seconds"] == ("gauge", [(base, 0.25)])
@@ -83,9 +84,12 @@ def test_no_results_is_valid_and_empty() -> None:
     assert parse(render_prometheus([])) == {}
 
 
-def test_timeouts_only_for_named_results() -> None:
-    results = [CheckResult(name=n, status=Status.OK, summary="x") for n in ("a", "b")]
-    samples = parse(render_prometheus(results, timeouts={"b": 3}))
+def test_timeouts_only_for_results_that_have_one() -> None:
+    results = [
+        CheckResult(name="a", status=Status.OK, summary="x"),
+        CheckResult(name="b", status=Status.OK, summary="x", timeout=3),
+    ]
+    samples = parse(render_prometheus(results))
     assert samples["stacktender_check_timeout_seconds"][1] == [({"name": "b", "check": "b"}, 3.0)]
 
 
