@@ -25,6 +25,7 @@ services: deps
 lint: venv
 	$(VENV)/bin/ruff check stacktender tests bench examples
 	$(VENV)/bin/ruff format --check stacktender tests bench examples
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff check --fix stacktender tests bench examples

@@ -113,6 +113,7 @@ class App:
         With names, only those instances (by instance or check name)."""
         from stacktender.checks.runner import resolve_instance
 
+        entries: list[tuple[Check, dict[str, Any]]]
         if self.config.sweep is None:
             entries = [(check, {}) for check in self.checks.values()]
         else:

@@ -32,7 +32,9 @@ class _Located(dict[str, Any]):
 
 class _LineLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        mapping = _Located(super().construct_mapping(node, deep=True))
+        mapping = _Located(
+            {str(k): v for k, v in super().construct_mapping(node, deep=True).items()}
+        )
         mapping.line = node.start_mark.line + 1
         mapping.key_lines = {
             str(key_node.value): key_node.start_mark.line + 1 for key_node, _ in node.value

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from stacktender.errors import CheckError
@@ -116,6 +116,11 @@ class CheckContext:
         if name in self.options:
             return self.options[name]
         return self.check.options.get(name)
+
+    @overload
+    def pattern(self, name: str, default: str) -> re.Pattern[str]: ...
+    @overload
+    def pattern(self, name: str, default: None = None) -> re.Pattern[str] | None: ...
 
     def pattern(self, name: str, default: str | None = None) -> re.Pattern[str] | None:
         """A regular-expression option compiled (None when unset); a bad one is UNKNOWN."""

@@ -17,11 +17,7 @@ NAGIOS_UNKNOWN = 3
 
 
 class CommandError(click.ClickException):
-    """A one-line error with a chosen exit code."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """A one-line error of a command's own (exit 1; 3 under ``check``, see run_cli)."""
 
     def show(self, file: Any = None) -> None:
         click.echo(f"stacktender: error: {self.format_message()}", err=True)
