@@ -39,6 +39,17 @@ class CheckInstance:
     options: dict[str, Any] = field(default_factory=dict)
     timeout: float = 10.0
 
+    def context(self, started: float | None = None) -> CheckContext:
+        """The context one run of this instance gets (its time budget starts at started)."""
+        return CheckContext(
+            check=self.check,
+            target=self.target,
+            thresholds=self.thresholds,
+            options=self.options,
+            timeout=self.timeout,
+            started=time.monotonic() if started is None else started,
+        )
+
 
 def resolve_instance(
     check: Check,
@@ -155,14 +166,7 @@ def run_sweep(
 
 
 def _execute(instance: CheckInstance, started: float) -> CheckResult:
-    ctx = CheckContext(
-        check=instance.check,
-        target=instance.target,
-        thresholds=instance.thresholds,
-        options=instance.options,
-        timeout=instance.timeout,
-        started=started,
-    )
+    ctx = instance.context(started)
     try:
         data = instance.check.collect(ctx)
         outcome = instance.check.evaluate(data, ctx)

@@ -97,18 +97,8 @@ def _stats(*rows: ProxyStat) -> HaproxyStats:
 
 
 def _evaluate(make_app: Callable[..., Any], check: str, data: HaproxyStats, **overrides: Any):
-    app = make_app()
-    instance = app.instance(check, **overrides)
-    from stacktender.checks.base import CheckContext
-
-    ctx = CheckContext(
-        check=instance.check,
-        target=instance.target,
-        thresholds=instance.thresholds,
-        options=instance.options,
-        timeout=instance.timeout,
-    )
-    return instance.check.evaluate(data, ctx)
+    instance = make_app().instance(check, **overrides)
+    return instance.check.evaluate(data, instance.context())
 
 
 def _three_servers(*statuses: str) -> HaproxyStats:

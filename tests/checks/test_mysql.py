@@ -33,7 +33,7 @@ SHARED_URL = "mysql://root@127.0.0.1:3306/"
 
 def context(app: App, name: str, **overrides: Any) -> CheckContext:
     inst = app.instance(name, **overrides)
-    return CheckContext(inst.check, inst.target, inst.thresholds, inst.options, inst.timeout)
+    return inst.context()
 
 
 def galera_status(**changes: str) -> ServerStatus:

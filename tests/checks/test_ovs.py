@@ -45,14 +45,7 @@ from stacktender.results import Status
 
 
 def _ctx(make_app: Callable[..., Any], check: str, **overrides: Any) -> CheckContext:
-    instance = make_app().instance(check, **overrides)
-    return CheckContext(
-        check=instance.check,
-        target=instance.target,
-        thresholds=instance.thresholds,
-        options=instance.options,
-        timeout=instance.timeout,
-    )
+    return make_app().instance(check, **overrides).context()
 
 
 def _evaluate(make_app: Callable[..., Any], check: str, data: Any, **overrides: Any) -> Any:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from support import free_port, silent_server
 
-from stacktender.checks.base import CheckContext
 from stacktender.checks.postgres import Answer, ConnectionUsage
 from stacktender.results import Status
 
@@ -19,14 +18,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def _evaluate(make_app: Callable[..., Any], check: str, data: Any, **overrides: Any) -> Any:
     instance = make_app().instance(check, **overrides)
-    ctx = CheckContext(
-        check=instance.check,
-        target=instance.target,
-        thresholds=instance.thresholds,
-        options=instance.options,
-        timeout=instance.timeout,
-    )
-    return instance.check.evaluate(data, ctx)
+    return instance.check.evaluate(data, instance.context())
 
 
 # -- unit ---------------------------------------------------------------------------------
