@@ -82,9 +82,9 @@ def parse_csv(text: str) -> list[ProxyStat]:
         if not kind:
             continue
         name = record.get("svname") or ""
-        check = " ".join(
-            part for part in (record.get("check_status"), record.get("check_desc")) if part
-        )
+        # haproxy prefixes the last known status with "* " while a check is in flight.
+        check_status = (record.get("check_status") or "").removeprefix("* ")
+        check = " ".join(part for part in (check_status, record.get("check_desc")) if part)
         rows.append(
             ProxyStat(
                 proxy=record.get("pxname") or "",

@@ -53,6 +53,12 @@ def test_parse_csv_reads_kinds_status_and_limits() -> None:
     assert rows[2].check == "L4CON Connection refused"
 
 
+def test_parse_csv_drops_in_flight_marker_of_check_status() -> None:
+    # While a health check runs, haproxy reports the previous result as "* L4CON".
+    text = CSV.replace("DOWN,L4CON,", "DOWN,* L4CON,")
+    assert parse_csv(text)[2].check == "L4CON Connection refused"
+
+
 def test_parse_csv_rejects_other_text() -> None:
     from stacktender.errors import CheckError
 
