@@ -10,6 +10,7 @@ packages=(
   icinga2-bin icinga2-common monitoring-plugins-basic
   prometheus
   curl socat python3-venv
+  openssh-server openssh-client
 )
 
 missing=()
