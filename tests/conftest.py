@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,11 @@ from stacktender.config import Config, parse_config
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support import free_port, require_binary, running
+from testcloud_support import RunningTestCloud
+
+from stacktender.testcloud import TestCloud, default_state_dir
+from stacktender.testcloud.scenario import ScenarioRun, run_scenario
+from stacktender.testcloud.seed import seed
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +110,37 @@ def memcached_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         log=log,
     ):
         yield port
+
+
+# -- the testcloud ------------------------------------------------------------------------
+# A real local OpenStack, brought up once per test run. It reuses a healthy cloud (``up``
+# is a no-op then) in $STACKTENDER_TESTCLOUD_DIR or the default state directory, seeds it
+# (idempotent), and is left running afterwards so the next run starts in seconds. Tests
+# that stop a service must start it again (``testcloud.cloud.up()``) before they end.
+#
+#     @pytest.mark.testcloud
+#     def test_something(testcloud):
+#         conn = testcloud.connect()                 # openstacksdk, as admin
+#
+# Resolved at import, before the suite's per-test isolated $HOME/$XDG_* take effect.
+TESTCLOUD_DIR = Path(os.environ.get("STACKTENDER_TESTCLOUD_DIR") or default_state_dir())
+
+
+def _testcloud_progress(message: str) -> None:
+    sys.stderr.write(f"[testcloud] {message}\n")
+
+
+@pytest.fixture(scope="session")
+def testcloud() -> Iterator[RunningTestCloud]:
+    """The local OpenStack, up and seeded (reused when already healthy)."""
+    cloud = TestCloud(TESTCLOUD_DIR, progress=_testcloud_progress)
+    cloud.up()
+    seeded = seed(cloud)
+    yield RunningTestCloud(cloud, cloud.settings(), seeded)
+
+
+@pytest.fixture(scope="session")
+def testcloud_scenario(testcloud: RunningTestCloud) -> ScenarioRun:
+    """A boot, a failed boot, a resize and a delete, run once per test session; the
+    services' log files under ``testcloud.settings`` hold their request ids."""
+    return run_scenario(testcloud.cloud)

@@ -205,3 +205,25 @@ def seed(state_dir: Path | None, scale: int) -> None:
     cloud = _cloud(state_dir, progress=True)
     summary = run_seed(cloud, scale=scale)
     click.echo(", ".join(f"{count} {kind}" for kind, count in summary.items()))
+
+
+@testcloud.command()
+@state_dir_option
+def scenario(state_dir: Path | None) -> None:
+    """Boot a server, fail a boot, resize, delete; print each action's global request id.
+
+    The services' logs then hold these requests: follow one with ``logs trace``.
+
+    \b
+    Examples:
+      stacktender testcloud scenario
+      stacktender logs trace "$(stacktender testcloud scenario | awk '/failed_boot/ {print $2}')" \\
+          ~/.local/share/stacktender/testcloud/logs
+    """
+    from stacktender.testcloud.scenario import run_scenario
+
+    run = run_scenario(_cloud(state_dir, progress=True))
+    for action in ("boot", "failed_boot", "resize", "delete"):
+        click.echo(f"{action:<12} {getattr(run, action)}")
+    click.echo(f"{'server':<12} {run.server}")
+    click.echo(f"{'failed':<12} {run.failed_server}")

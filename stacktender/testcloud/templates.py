@@ -118,6 +118,8 @@ PROJECT_SECTIONS: dict[str, Sections] = {
             # the demo wait for that, and nothing here needs the production slack.
             "report_interval": "5",
             "service_down_time": "20",
+            # one compute host by default: a resize must be able to land on it
+            "allow_resize_to_same_host": "true",
         },
         "api": {"auth_strategy": "keystone"},
         "wsgi": {"api_paste_config": "{etc}/nova/api-paste.ini"},
