@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "config": ("stacktender.cli.configcmd:config", "Show or check the configuration."),
     "testcloud": ("stacktender.cli.testcloud:testcloud", "A real local OpenStack for tests."),
+    "logs": ("stacktender.cli.logs:logs", "Merge, trace and mine OpenStack logs."),
 }
 
 

@@ -10,21 +10,19 @@ from datetime import datetime, tzinfo
 
 from stacktender.errors import ConfigError
 from stacktender.logs.record import LogRecord, level_number
-
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*(?:ago)?\s*$")
-_UNITS = {None: 60.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0,
-          "d": 86400.0, "w": 604800.0}  # fmt: skip
+from stacktender.store.timespec import parse_age
 
 
 def parse_time(text: str, *, now: float | None = None, tz: tzinfo | None = None) -> float:
     """``10m``, ``2h``, ``1d`` (before now) or an ISO date/time -> epoch seconds.
 
-    An absolute time without an offset is read in ``tz`` (default: this machine's).
+    An absolute time without an offset is read in ``tz`` (default: this machine's),
+    as the log files it is compared with are written in local time.
     """
-    relative = _RELATIVE.match(text)
-    if relative is not None:
-        amount, unit = relative.groups()
-        return (time.time() if now is None else now) - float(amount) * _UNITS[unit]
+    try:
+        return (time.time() if now is None else now) - parse_age(text).total_seconds()
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
