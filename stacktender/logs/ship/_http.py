@@ -194,3 +194,14 @@ def json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def destination_name(kind: str, base: str, extra: str = "") -> str:
+    """A file-name-safe default destination name: kind, host, port, path, extra."""
+    parts = urlsplit(base)
+    raw = "-".join(
+        p
+        for p in (kind, parts.hostname or "", str(parts.port or ""), parts.path.strip("/"), extra)
+        if p
+    )
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in raw)

@@ -21,9 +21,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from stacktender.logs.ship._http import HttpTarget, json_or_none, retryable_status, short_body
+from stacktender.logs.ship._http import (
+    HttpTarget,
+    destination_name,
+    json_or_none,
+    retryable_status,
+    short_body,
+)
 from stacktender.logs.ship.base import DeliveryError, RejectedRecords, ShipError, ShipRecord
 
 __all__ = [
@@ -138,7 +144,7 @@ class OpenSearchDestination:
         self.template_settings = template_settings
         self.pipeline = pipeline
         self.compress = compress
-        self.name = name or _default_name("opensearch", self.http.base, index_prefix)
+        self.name = name or destination_name("opensearch", self.http.base, index_prefix)
         self._template_installed = False
 
     def __enter__(self) -> OpenSearchDestination:
@@ -222,7 +228,9 @@ class OpenSearchDestination:
             again: list[int] = []
             reason = ""
             for index, item in zip(todo, items, strict=True):
-                result = next(iter(item.values()), {}) if isinstance(item, dict) else {}
+                result: dict[str, Any] = (
+                    next(iter(item.values()), {}) if isinstance(item, dict) else {}
+                )
                 code = int(result.get("status", 0) or 0)
                 if 200 <= code < 300:
                     continue
@@ -251,9 +259,3 @@ def _item_reason(status: int, error: Any) -> str:
             text = f"{text} ({cause.get('type', '')}: {cause['reason']})"
         return f"HTTP {status} {kind}: {text}".strip()
     return f"HTTP {status} {error or ''}".strip()
-
-
-def _default_name(kind: str, base: str, extra: str) -> str:
-    parts = urlsplit(base)
-    raw = f"{kind}-{parts.hostname}-{parts.port or ''}-{parts.path.strip('/')}-{extra}"
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in raw).strip("-_")

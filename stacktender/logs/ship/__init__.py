@@ -1,0 +1,46 @@
+"""Ship parsed log records to OpenSearch or Loki, resuming from per-file checkpoints.
+
+Usage::
+
+    from stacktender.logs.ship import OpenSearchDestination, ship
+
+    with OpenSearchDestination("https://admin:secret@opensearch:9200") as dest:
+        report = ship(["/var/log/nova"], dest, state_dir="/var/lib/stacktender/ship")
+    print(report.sent, report.failed, report.skipped)
+
+``ship`` reads each file from its checkpoint, parses complete lines, sends batches
+and advances a file's checkpoint only after the destination acknowledged the batch,
+so a restart neither loses nor repeats a line. A destination is any object with a
+``name`` and a ``send(records)`` method (:class:`Destination`); raise
+:class:`DeliveryError` when a batch did not get through and :class:`RejectedRecords`
+for records the destination refuses for good.
+"""
+
+from __future__ import annotations
+
+from stacktender.logs.ship.base import (
+    DeliveryError,
+    Destination,
+    RejectedRecords,
+    ShipError,
+    ShipRecord,
+)
+from stacktender.logs.ship.checkpoint import Checkpoint, CheckpointStore
+from stacktender.logs.ship.loki import LokiDestination
+from stacktender.logs.ship.opensearch import OpenSearchDestination
+from stacktender.logs.ship.shipper import FileReport, ShipReport, ship
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointStore",
+    "DeliveryError",
+    "Destination",
+    "FileReport",
+    "LokiDestination",
+    "OpenSearchDestination",
+    "RejectedRecords",
+    "ShipError",
+    "ShipRecord",
+    "ShipReport",
+    "ship",
+]

@@ -1,0 +1,423 @@
+"""ship(): checkpoints with real files. Every line is delivered exactly once across
+crashes, restarts, rotation (rename, compression, copytruncate) and truncation."""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import os
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ship_support import (
+    Answer,
+    Collector,
+    FakeLoki,
+    FakeOpenSearch,
+    FakeServer,
+    numbers_of,
+    write_lines,
+)
+
+from stacktender.logs.record import LogRecord
+from stacktender.logs.ship import (
+    CheckpointStore,
+    DeliveryError,
+    LokiDestination,
+    OpenSearchDestination,
+    RejectedRecords,
+    ShipError,
+    ship,
+)
+
+
+def _numbers(collector: Collector) -> list[int]:
+    return numbers_of([r.record.message for r in collector.received])
+
+
+def _ship(paths: list[Path], dest: Any, state: Path, **options: Any) -> Any:
+    return ship([str(p) for p in paths], dest, state_dir=state, host="ctl1", **options)
+
+
+def test_first_run_ships_complete_records_a_rerun_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(20))
+    first = Collector()
+    report = _ship([log], first, tmp_path / "state")
+    assert _numbers(first) == list(range(20))
+    assert report.sent == 20 and report.failed == report.skipped == 0
+    file = report.files[str(log)]
+    assert (file.start, file.offset, file.state) == (0, log.stat().st_size, "shipped")
+    assert file.stats.records == 20 and file.stats.continuation == 3 * 3  # three tracebacks
+    traceback = next(r.record for r in first.received if r.record.message == "line 3")
+    assert traceback.traceback[-1] == "ValueError: bad 3" and traceback.host == "ctl1"
+    second = Collector()
+    again = _ship([log], second, tmp_path / "state")
+    assert second.received == [] and again.files[str(log)].state == "up to date"
+
+
+def test_a_line_being_written_waits_for_its_newline(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(3))
+    with open(log, "a") as out:
+        out.write("2026-11-25 16:00:09.000 4242 INFO nova.api [-] line 3 half")
+    first = Collector()
+    _ship([log], first, tmp_path / "state")
+    assert _numbers(first) == [0, 1, 2]
+    with open(log, "a") as out:
+        out.write(" written\n")
+    second = Collector()
+    _ship([log], second, tmp_path / "state")
+    assert [r.record.message for r in second.received] == ["line 3 half written"]
+
+
+@pytest.mark.parametrize(("fail_after", "keep_partial"), [(0, 0), (7, 3), (45, 10), (99, 1)])
+def test_crash_mid_batch_then_restart_delivers_every_line_once(
+    tmp_path: Path, fail_after: int, keep_partial: int
+) -> None:
+    logs = [tmp_path / "nova-api.log", tmp_path / "nova-compute.log"]
+    write_lines(logs[0], range(0, 60))
+    write_lines(logs[1], range(1000, 1050))
+    crashing = Collector(fail_after=fail_after, keep_partial=keep_partial)
+    with pytest.raises(DeliveryError) as caught:
+        _ship(logs, crashing, tmp_path / "state", batch_size=16)
+    assert caught.value.report is not None
+    acked = crashing.ids[: len(crashing.ids) - keep_partial]
+    restarted = Collector()
+    report = _ship(logs, restarted, tmp_path / "state", batch_size=16)
+    assert report.error is None
+    # nothing acknowledged before the crash is sent again ...
+    assert not set(acked) & set(restarted.ids)
+    # ... every record arrives, and the only repeats are the crashed batch's, same ids
+    delivered = Counter(crashing.ids + restarted.ids)
+    assert sorted(_numbers(crashing) + _numbers(restarted)) == sorted(
+        [*range(60), *range(1000, 1050), *_numbers(crashing)[len(acked) :]]
+    )
+    assert len(delivered) == 110
+    assert {i for i, n in delivered.items() if n > 1} == set(crashing.ids[len(acked) :])
+
+
+@pytest.mark.integration
+def test_crash_against_opensearch_leaves_each_line_one_document(
+    tmp_path: Path, opensearch: tuple[FakeOpenSearch, FakeServer]
+) -> None:
+    fake, server = opensearch
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(100))
+    # the cluster indexes part of a batch, then fails for good
+    fake.item_status = lambda meta, doc: 503 if len(fake.docs) >= 37 else None
+    dest = OpenSearchDestination(server.url, retries=1, backoff=0.001)
+    with pytest.raises(DeliveryError):
+        _ship([log], dest, tmp_path / "state", batch_size=10)
+    fake.item_status = lambda meta, doc: None
+    _ship([log], dest, tmp_path / "state", batch_size=10)
+    dest.close()
+    assert len(fake.docs) == 100 and fake.writes == 100 + (37 - 30)
+    assert sorted(int(d["message"].split()[-1]) for d in fake.docs.values()) == list(range(100))
+
+
+@pytest.mark.integration
+def test_crash_against_loki_leaves_each_line_once(
+    tmp_path: Path, loki: tuple[FakeLoki, FakeServer]
+) -> None:
+    fake, server = loki
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(50))
+    calls = {"n": 0}
+
+    def third_push_fails(request: Any) -> Answer | None:
+        calls["n"] += 1
+        return Answer(500, b"ingester unavailable") if calls["n"] == 3 else None
+
+    fake.request_status = third_push_fails
+    dest = LokiDestination(server.url, retries=0)
+    with pytest.raises(DeliveryError):
+        _ship([log], dest, tmp_path / "state", batch_size=10)
+    _ship([log], dest, tmp_path / "state", batch_size=10)
+    dest.close()
+    lines = [v[1].split("\n")[0] for v in fake.entries()]
+    assert len(lines) == 50 and len(set(lines)) == 50
+
+
+def test_rename_rotation_finishes_the_old_file_through_its_new_name(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(10))
+    state = tmp_path / "state"
+    first = Collector()
+    _ship([log], first, state)
+    write_lines(log, range(10, 15))  # written before the rotation, not shipped yet
+    log.rename(tmp_path / "nova-api.log.1")
+    write_lines(log, range(15, 20))
+    second = Collector()
+    report = _ship([log], second, state)  # only the live name is given
+    assert _numbers(first) + _numbers(second) == list(range(20))
+    assert any("rotated" in e for e in report.files[str(log)].events)
+
+
+def test_compressed_rotation_continues_where_the_plain_file_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(10))
+    state = tmp_path / "state"
+    first = Collector()
+    _ship([tmp_path], first, state)
+    write_lines(log, range(10, 15))
+    rotated = tmp_path / "nova-api.log.1.gz"
+    with open(log, "rb") as src, gzip.open(rotated, "wb") as out:
+        shutil.copyfileobj(src, out)
+    log.unlink()
+    write_lines(log, range(15, 20))
+    os.utime(rotated, (time.time() - 60, time.time() - 60))
+    second = Collector()
+    report = _ship([tmp_path], second, state)
+    assert _numbers(first) + _numbers(second) == list(range(20))
+    assert any("same content" in e for e in report.files[str(rotated)].events)
+    third = Collector()
+    again = _ship([tmp_path], third, state)
+    assert third.received == [] and again.files[str(rotated)].state == "already shipped"
+    # the same line keeps its id whichever file it was read from
+    gz_ids = {r.id for r in second.received[:5]}
+    assert len(gz_ids) == 5 and not gz_ids & set(first.ids)
+
+
+def test_copytruncate_copy_continues_and_live_file_starts_over(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(10))
+    state = tmp_path / "state"
+    first = Collector()
+    _ship([tmp_path], first, state)
+    write_lines(log, range(10, 14))
+    copy = tmp_path / "nova-api.log.1"
+    shutil.copyfile(log, copy)
+    os.utime(copy, (time.time() - 60, time.time() - 60))
+    with open(log, "r+") as out:
+        out.truncate(0)
+    write_lines(log, range(14, 18))
+    second = Collector()
+    _ship([tmp_path], second, state)
+    assert sorted(_numbers(first) + _numbers(second)) == list(range(18))
+    assert len(first.ids + second.ids) == len(set(first.ids + second.ids)) == 18
+
+
+def test_truncated_in_place_starts_over(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(30))
+    state = tmp_path / "state"
+    _ship([log], Collector(), state)
+    with open(log, "r+") as out:
+        out.truncate(0)
+    write_lines(log, range(100, 103))
+    second = Collector()
+    report = _ship([log], second, state)
+    assert _numbers(second) == [100, 101, 102] and report.files[str(log)].start == 0
+
+
+def test_rewritten_with_the_same_first_line_is_detected_by_the_tail(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(5))
+    state = tmp_path / "state"
+    _ship([log], Collector(), state)
+    write_lines(log, [0, 200, 201, 202, 203, 204, 205], mode="w")  # longer, same first line
+    second = Collector()
+    report = _ship([log], second, state)
+    assert _numbers(second) == [0, 200, 201, 202, 203, 204, 205]
+    assert any("starting over" in e for e in report.files[str(log)].events)
+
+
+def test_compressed_file_is_shipped_whole_once(tmp_path: Path) -> None:
+    archive = tmp_path / "nova-api.log.3.gz"
+    with gzip.open(archive, "wt") as out:
+        for n in range(12):
+            out.write(f"2026-11-20 10:00:{n:02d}.000 7 INFO nova.api [-] line {n}\n")
+        out.write("2026-11-20 10:00:59.000 7 INFO nova.api [-] line 12")  # no final newline
+    state = tmp_path / "state"
+    first = Collector()
+    _ship([archive], first, state)
+    assert _numbers(first) == list(range(13))
+    (checkpoint,) = list(CheckpointStore(state / "collector.checkpoints.json"))
+    assert checkpoint.done and checkpoint.compressed
+    second = Collector()
+    assert _ship([archive], second, state).files[str(archive)].state == "already shipped"
+    assert second.calls == 0
+
+
+def test_truncated_archive_is_reported_and_not_marked_done(tmp_path: Path) -> None:
+    archive = tmp_path / "nova-api.log.2.gz"
+    data = gzip.compress(b"".join(
+        b"2026-11-20 10:00:00.%03d 7 INFO nova.api [-] line %d\n" % (n % 1000, n)
+        for n in range(3000)
+    ))  # fmt: skip
+    archive.write_bytes(data[: len(data) * 2 // 3])
+    first = Collector()
+    report = _ship([archive], first, tmp_path / "state")
+    assert 0 < len(first.received) < 3000
+    assert report.files[str(archive)].state == "error"
+    (checkpoint,) = list(CheckpointStore(tmp_path / "state" / "collector.checkpoints.json"))
+    assert not checkpoint.done and checkpoint.offset > 0
+
+
+def test_filtered_records_are_counted_as_skipped_and_not_read_again(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(14))
+    errors_only: Any = lambda record: record.level == "ERROR"  # noqa: E731
+    first = Collector()
+    report = _ship([log], first, tmp_path / "state", keep=errors_only)
+    assert _numbers(first) == [3, 10] and report.skipped == 12
+    write_lines(log, range(14, 18))
+    second = Collector()
+    _ship([log], second, tmp_path / "state", keep=errors_only)
+    assert _numbers(second) == [17]
+
+
+class _Refusing:
+    """Refuses every record whose number is divisible by 5, accepts the rest."""
+
+    name = "refusing"
+
+    def __init__(self) -> None:
+        self.accepted: list[LogRecord] = []
+
+    def send(self, records: Any) -> None:
+        bad = [(i, "HTTP 400 mapper_parsing_exception") for i, r in enumerate(records)
+               if int(r.record.message.split()[-1]) % 5 == 0]  # fmt: skip
+        self.accepted.extend(r.record for i, r in enumerate(records) if i not in dict(bad))
+        if bad:
+            raise RejectedRecords(bad)
+
+
+def test_rejected_records_are_kept_in_the_rejected_file(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(12))
+    dest = _Refusing()
+    report = _ship([log], dest, tmp_path / "state", batch_size=5)
+    assert report.failed == 3 and report.sent == 9
+    lines = Path(report.rejected_file).read_text().splitlines()
+    import json
+
+    kept = [json.loads(line) for line in lines]
+    assert [k["record"]["message"] for k in kept] == ["line 0", "line 5", "line 10"]
+    assert all(k["reason"].startswith("HTTP 400") and k["id"] for k in kept)
+    again = _Refusing()
+    _ship([log], again, tmp_path / "state")
+    assert again.accepted == []
+
+
+def test_one_shipper_per_destination_and_state(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    with open(state / "collector.lock", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(ShipError, match="another shipper"):
+            _ship([tmp_path], Collector(), state)
+
+
+def test_stdin_missing_and_remote_are_reported_not_shipped(tmp_path: Path) -> None:
+    report = ship(["-", str(tmp_path / "gone.log")], Collector(), state_dir=tmp_path / "s")
+    assert report.files["<stdin>"].state == "skipped"
+    assert report.files[str(tmp_path / "gone.log")].state == "missing"
+
+
+def test_first_line_incomplete_waits(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    log.write_text("2026-11-25 16:00:00.000 1 INFO nova [-] still writi")
+    report = _ship([log], Collector(), tmp_path / "state")
+    assert report.files[str(log)].state == "waiting"
+
+
+# -- follow mode ------------------------------------------------------------------------------
+
+
+def _follow(paths: list[Path], dest: Any, state: Path, **options: Any) -> tuple[Any, Any]:
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["report"] = _ship(
+                paths, dest, state, follow=True, stop=stop, poll_interval=0.02,
+                flush_interval=0.05, rescan_interval=0.05, rotate_wait=0.3, **options,
+            )  # fmt: skip
+        except Exception as exc:  # handed to the test thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def finish() -> Any:
+        stop.set()
+        thread.join(30)
+        if "error" in result:
+            raise result["error"]
+        return result["report"]
+
+    return stop, finish
+
+
+def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_follow_ships_new_lines_and_drains_a_rotated_file(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(10))
+    dest = Collector()
+    _, finish = _follow([tmp_path], dest, tmp_path / "state")
+    _wait_for(lambda: len(dest.received) == 10)
+    # the service still holds the old file open across the rename
+    service = open(log, "a")  # noqa: SIM115
+    service.write("".join(f"2026-11-25 16:01:{n:02d}.000 4242 INFO nova [-] line {n}\n"
+                          for n in range(10, 13)))  # fmt: skip
+    service.flush()
+    os.rename(log, tmp_path / "nova-api.log.1")
+    write_lines(log, range(20, 25))
+    service.write("2026-11-25 16:01:59.000 4242 INFO nova [-] line 13\n")  # late write
+    service.close()
+    _wait_for(lambda: len(dest.received) >= 19)
+    write_lines(log, range(25, 27))
+    _wait_for(lambda: len(dest.received) >= 21)
+    report = finish()
+    numbers = _numbers(dest)
+    assert sorted(numbers) == [*range(14), *range(20, 27)]
+    assert len(dest.ids) == len(set(dest.ids))
+    assert any("rotated" in e for e in report.files[str(log)].events)
+
+
+def test_follow_ships_the_last_record_of_a_quiet_file(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, [3])  # one traceback record: pending until the file goes quiet
+    dest = Collector()
+    _, finish = _follow([log], dest, tmp_path / "state")
+    _wait_for(lambda: len(dest.received) == 1)
+    finish()
+    assert dest.received[0].record.traceback[-1] == "ValueError: bad 3"
+
+
+class _Outage(Collector):
+    """Unavailable for its first ``down`` calls."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    def send(self, records: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.down:
+            raise DeliveryError("connection refused", retryable=True)
+        self.received.extend(records)
+
+
+def test_follow_waits_out_an_outage(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(30))
+    dest = _Outage(down=4)
+    _, finish = _follow([log], dest, tmp_path / "state", retry_pause=0.01)
+    _wait_for(lambda: len(dest.received) == 30)
+    report = finish()
+    assert _numbers(dest) == list(range(30)) and report.error is None
