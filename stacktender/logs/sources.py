@@ -25,13 +25,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from stacktender.logs.parse import parse_lines
 from stacktender.logs.record import LogRecord, ParseStats
 
 MAX_LINE = 1 << 20  # longer lines are cut here and counted as oversized
-_COMPRESSED = {b"\x1f\x8b": gzip.GzipFile, b"BZ": bz2.BZ2File, b"\xfd7": lzma.LZMAFile}
+_COMPRESSED: dict[bytes, Callable[[Any], Any]] = {
+    b"\x1f\x8b": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    b"BZ": bz2.BZ2File,
+    b"\xfd7": lzma.LZMAFile,
+}
 # nova-compute.log, nova-compute.log.1, nova-compute.log.2.gz, glance-api.json.xz
 _SUFFIXES = re.compile(r"(\.(gz|bz2|xz))?$")
 _ROTATION = re.compile(r"(\.\d+)?$")
@@ -117,7 +121,7 @@ def _decompressed(raw: BinaryIO) -> BinaryIO:
     opener = _COMPRESSED.get(magic)
     if opener is None:
         return buffered
-    return io.BufferedReader(opener(buffered))  # type: ignore[arg-type]
+    return io.BufferedReader(opener(buffered))  # type: ignore[no-any-return]
 
 
 def _is_log_file(path: Path) -> bool:
