@@ -58,11 +58,12 @@ class RejectedRecords(ShipError):
 class ShipRecord:
     """A parsed record with the identity that makes a replay harmless.
 
-    ``id`` is derived from the file's content fingerprint and the record's byte
-    offset, so the same line always gets the same id, whichever name the file has
-    (``nova-api.log``, ``nova-api.log.1``, ``nova-api.log.2.gz``) and however often it
-    is sent. Destinations that can upsert by id (OpenSearch) turn a replay into an
-    overwrite.
+    ``id`` is a digest of the file's generation (a name drawn when the file was first
+    seen, kept in its checkpoint and inherited by a rotated or compressed copy that
+    continues it) and of the record's byte offset. The same line therefore gets the
+    same id however often it is sent, under any of the file's names, and two files
+    never share ids. Destinations that can upsert by id (OpenSearch) turn a replay
+    into an overwrite.
     """
 
     record: LogRecord

@@ -12,6 +12,12 @@ original reached instead of starting over.
 the destination acknowledged; ``tail`` is a digest of the bytes just before it, checked
 before resuming so that a file rewritten past the old offset is not resumed mid-line.
 
+``gen`` names one file's content for document ids (``digest(gen, offset)``). It is
+drawn when a file is first seen and saved before anything of it is sent, so a replay
+reuses it; it is not derived from the content because different files can begin with
+the same line (every ``*-manage.log`` of a testcloud starts with the same eventlet
+warning) and freed inodes are reused: such ids would let lines overwrite each other.
+
 The store is one JSON file per destination, replaced atomically (write a temporary
 file, fsync, rename, fsync the directory): a crash leaves either the old or the new
 checkpoints, never a torn file.
@@ -23,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,7 +39,14 @@ from typing import Any
 
 from stacktender.logs.ship.base import ShipError
 
-__all__ = ["HEAD_BYTES", "TAIL_BYTES", "Checkpoint", "CheckpointStore", "digest"]
+__all__ = [
+    "HEAD_BYTES",
+    "TAIL_BYTES",
+    "Checkpoint",
+    "CheckpointStore",
+    "digest",
+    "new_generation",
+]
 
 HEAD_BYTES = 1024
 """At most this many bytes of the first line make up a file's head digest."""
@@ -46,6 +60,11 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def new_generation() -> str:
+    """A fresh name for a newly seen file's content."""
+    return secrets.token_hex(8)
+
+
 @dataclass(slots=True)
 class Checkpoint:
     """How far one file (one content on one inode) has been delivered."""
@@ -53,6 +72,10 @@ class Checkpoint:
     dev: int
     ino: int
     head: str
+    gen: str = ""
+    """Names this content in document ids; inherited by a copy that continues it."""
+    host: str = ""
+    service: str = ""
     offset: int = 0
     lineno: int = 0
     """Lines before ``offset``: keeps record line numbers right after a resume."""
@@ -112,9 +135,14 @@ class CheckpointStore:
         """The checkpoint of exactly this file and content."""
         return self._entries.get(f"{dev}:{ino}:{head}")
 
-    def same_content(self, head: str) -> list[Checkpoint]:
-        """Checkpoints of files that start with the same first line, furthest first."""
-        found = [cp for cp in self._entries.values() if cp.head == head]
+    def same_content(self, head: str, host: str, service: str) -> list[Checkpoint]:
+        """Checkpoints of the same host's and service's files that start with the same
+        first line (a rotated, compressed or copied version), furthest first."""
+        found = [
+            cp
+            for cp in self._entries.values()
+            if cp.head == head and cp.host == host and cp.service == service
+        ]
         return sorted(found, key=lambda cp: cp.offset, reverse=True)
 
     def named(self, path: str) -> list[Checkpoint]:

@@ -40,7 +40,12 @@ from stacktender.logs.ship.base import (
     ShipError,
     ShipRecord,
 )
-from stacktender.logs.ship.checkpoint import Checkpoint, CheckpointStore, digest
+from stacktender.logs.ship.checkpoint import (
+    Checkpoint,
+    CheckpointStore,
+    digest,
+    new_generation,
+)
 from stacktender.logs.ship.logfile import UNREADABLE, LogFile
 from stacktender.logs.sources import discover, service_from_name
 
@@ -179,6 +184,8 @@ class _Open:
         self.report = report
         self.lineno = cp.lineno
         self.pending: tuple[int, int] | None = None  # (lineno, offset) of the pending record
+        # records without a time, waiting for the next one that has it
+        self.untimed: list[tuple[LogRecord, int, int, int, bytes]] = []
         self.last_line = b""
         self.last_data = time.monotonic()
         self.rotated_at: float | None = None  # follow mode: when its name moved on
@@ -440,6 +447,9 @@ class _Shipper:
             # checkpoints below are current and nothing is read twice
             self.deliver()
         cp = self.store.get(log.dev, log.ino, head)
+        if cp is not None and not cp.gen:
+            cp.gen = new_generation()  # an entry of an older format
+            self.store.save()
         if cp is not None and cp.done:
             log.close()
             cp.seen = time.time()
@@ -459,9 +469,13 @@ class _Shipper:
                     cp.offset = cp.lineno = cp.tail_len = 0
                     cp.tail = ""
             else:
-                cp = Checkpoint(log.dev, log.ino, head, compressed=log.compressed)
-                for other in self.store.same_content(head):
+                cp = Checkpoint(
+                    log.dev, log.ino, head, new_generation(), host, service,
+                    compressed=log.compressed,
+                )  # fmt: skip
+                for other in self.store.same_content(head, host, service):
                     if other.offset and log.resume(other.offset, other.tail, other.tail_len):
+                        cp.gen = other.gen or cp.gen  # its lines keep their ids
                         cp.offset, cp.lineno = other.offset, other.lineno
                         cp.tail, cp.tail_len = other.tail, other.tail_len
                         report.events.append(
@@ -470,6 +484,10 @@ class _Shipper:
                         )
                         break
                 self.store.put(cp)
+                # saved before any of it is sent: a replay after a crash must find
+                # the same generation to give its records the same ids
+                cp.path, cp.seen = os.path.abspath(path), time.time()
+                self.store.save()
         except UNREADABLE as exc:
             report.stats.errors.append(f"{path}: unreadable: {exc}")
             log.close()
@@ -549,6 +567,12 @@ class _Shipper:
         if last is not None:
             self._enqueue(f, last, f.read_to, f.lineno, f.last_line)
         f.pending = None
+        if f.untimed:
+            try:
+                mtime = os.fstat(f.log.raw.fileno()).st_mtime
+            except OSError:
+                mtime = time.time()
+            self._release_untimed(f, mtime)
 
     def _finish(self, f: _Open, *, done: bool) -> None:
         self._close_pending(f)
@@ -559,11 +583,30 @@ class _Shipper:
     def _enqueue(self, f: _Open, record: LogRecord, end: int, end_lineno: int, tail: bytes) -> None:
         assert f.pending is not None and f.pending[0] == record.lineno, "parser lost a line"
         start = f.pending[1]
+        if record.ts <= 0:
+            # Unparsed lines before the file's first time stamp have no time (0, 1970):
+            # they would land in a 1970 index and be refused by Loki as too old. They
+            # take the time of the first record after them, or the file's mtime.
+            f.untimed.append((record, start, end, end_lineno, tail))
+            return
+        if f.untimed:
+            self._release_untimed(f, record.ts)
+        self._add(f, record, start, end, end_lineno, tail)
+
+    def _release_untimed(self, f: _Open, ts: float) -> None:
+        for record, start, end, end_lineno, tail in f.untimed:
+            record.ts = ts
+            self._add(f, record, start, end, end_lineno, tail)
+        f.untimed.clear()
+
+    def _add(
+        self, f: _Open, record: LogRecord, start: int, end: int, end_lineno: int, tail: bytes
+    ) -> None:
         if self.keep is not None and not self.keep(record):
             f.report.skipped += 1
             self._append(_Item(f, None, end, end_lineno, tail), 0)
             return
-        item = ShipRecord(record, digest(f"{f.host}\0{f.cp.head}\0{start}".encode()), start)
+        item = ShipRecord(record, digest(f"{f.cp.gen}\0{start}".encode()), start)
         self._append(_Item(f, item, end, end_lineno, tail), end - start)
 
     def _append(self, entry: _Item, size: int) -> None:

@@ -38,12 +38,15 @@ def test_damaged_file_is_refused_not_reset(tmp_path: Path) -> None:
 
 def test_lookups_and_forgetting(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "c.json")
-    store.put(Checkpoint(1, 10, "same", offset=50, path="/var/log/a.log", seen=100.0))
-    store.put(Checkpoint(1, 11, "same", offset=80, path="/var/log/a.log.1", seen=200.0))
-    store.put(Checkpoint(1, 12, "other", path="/var/log/a.log", seen=300.0))
-    assert [cp.ino for cp in store.same_content("same")] == [11, 10]
-    assert sorted(cp.ino for cp in store.named("/var/log/a.log")) == [10, 12]
-    assert store.forget(older_than=250.0) == 2
+    store.put(Checkpoint(1, 10, "same", "g1", "h", "a", offset=50, path="/l/a.log", seen=100.0))
+    store.put(Checkpoint(1, 11, "same", "g2", "h", "a", offset=80, path="/l/a.log.1", seen=200.0))
+    store.put(Checkpoint(1, 13, "same", "g3", "h", "b", offset=90, path="/l/b.log", seen=200.0))
+    store.put(Checkpoint(1, 12, "other", "g4", "h", "a", path="/l/a.log", seen=300.0))
+    # another service's file with the same first line is not the same content
+    assert [cp.ino for cp in store.same_content("same", "h", "a")] == [11, 10]
+    assert store.same_content("same", "other-host", "a") == []
+    assert sorted(cp.ino for cp in store.named("/l/a.log")) == [10, 12]
+    assert store.forget(older_than=250.0) == 3
     assert [cp.ino for cp in store] == [12]
 
 

@@ -228,6 +228,37 @@ def test_rewritten_with_the_same_first_line_is_detected_by_the_tail(tmp_path: Pa
     assert any("starting over" in e for e in report.files[str(log)].events)
 
 
+BANNER = "Eventlet is deprecated. It is currently being maintained in bugfix mode\n"
+
+
+def test_files_starting_with_the_same_line_never_share_ids(tmp_path: Path) -> None:
+    # every *-manage.log of the testcloud starts with this same unparsed warning
+    for name in ("nova-manage.log", "cinder-manage.log"):
+        (tmp_path / name).write_text(BANNER)
+        write_lines(tmp_path / name, range(5))
+    dest = Collector()
+    _ship([tmp_path], dest, tmp_path / "state")
+    assert len(dest.ids) == len(set(dest.ids)) == 12
+
+
+def test_lines_before_the_first_time_stamp_take_the_next_records_time(tmp_path: Path) -> None:
+    log = tmp_path / "nova-manage.log"
+    log.write_text(BANNER)
+    write_lines(log, range(2))
+    quiet = tmp_path / "other.log"
+    quiet.write_text("no time stamp here\nnor here\n")
+    os.utime(quiet, (1_700_000_000, 1_700_000_000))
+    dest = Collector()
+    _ship([log, quiet], dest, tmp_path / "state")
+    by_file: dict[str, list[LogRecord]] = {}
+    for item in dest.received:
+        by_file.setdefault(Path(item.record.source).name, []).append(item.record)
+    banner, first, _ = by_file["nova-manage.log"]
+    assert not banner.parsed and banner.ts == first.ts > 0
+    # nothing timed in the file: its mtime
+    assert [r.ts for r in by_file["other.log"]] == [1_700_000_000] * len(by_file["other.log"])
+
+
 def test_compressed_file_is_shipped_whole_once(tmp_path: Path) -> None:
     archive = tmp_path / "nova-api.log.3.gz"
     with gzip.open(archive, "wt") as out:
@@ -421,3 +452,54 @@ def test_follow_waits_out_an_outage(tmp_path: Path) -> None:
     _wait_for(lambda: len(dest.received) == 30)
     report = finish()
     assert _numbers(dest) == list(range(30)) and report.error is None
+
+
+# -- the testcloud's own logs ---------------------------------------------------------------
+
+
+def _snapshot(logs: Path, into: Path) -> Path:
+    """Copy the services' logs, each cut after its last complete line (they keep writing)."""
+    into.mkdir()
+    for path in logs.iterdir():
+        if path.is_file() and path.suffix == ".log":
+            data = path.read_bytes()
+            (into / path.name).write_bytes(data[: data.rfind(b"\n") + 1])
+    return into
+
+
+@pytest.mark.testcloud
+@pytest.mark.integration
+def test_testcloud_logs_reach_opensearch_and_loki_once_with_their_request_ids(
+    testcloud: Any,
+    testcloud_scenario: Any,
+    tmp_path: Path,
+    opensearch: tuple[FakeOpenSearch, FakeServer],
+    loki: tuple[FakeLoki, FakeServer],
+) -> None:
+    from stacktender.logs.sources import discover
+
+    snapshot = _snapshot(testcloud.settings.logs, tmp_path / "logs")
+    # what the logs commands read from the same files
+    per_file = {s.name: sum(1 for _ in s.records()) for s in discover([str(snapshot)])}
+    expected = sum(per_file.values())
+    failed_boot = testcloud_scenario.failed_boot
+
+    fake_os, os_server = opensearch
+    with OpenSearchDestination(os_server.url, backoff=0.001) as dest:
+        report = _ship([snapshot], dest, tmp_path / "state", batch_size=500)
+        assert {path: f.sent for path, f in report.files.items()} == per_file
+        assert report.sent == len(fake_os.docs) == expected > 1000
+        assert _ship([snapshot], dest, tmp_path / "state").sent == 0
+    docs = [d for d in fake_os.docs.values() if d.get("global_request_id") == failed_boot]
+    assert {"nova-api", "nova-conductor"} <= {d["service"] for d in docs}
+    assert any("NoValidHost" in d.get("traceback", "") for d in docs if d["level"] == "ERROR")
+
+    fake_loki, loki_server = loki
+    with LokiDestination(loki_server.url, backoff=0.001) as dest:
+        assert _ship([snapshot], dest, tmp_path / "state", batch_size=500).sent == expected
+    assert {name for labels in fake_loki.streams for name, _ in labels} <= {
+        "host", "service", "level"
+    }  # fmt: skip
+    traced = [v for v in fake_loki.entries() if len(v) == 3
+              and v[2].get("global_request_id") == failed_boot]  # fmt: skip
+    assert len(traced) == len(docs)
