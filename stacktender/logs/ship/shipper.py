@@ -395,8 +395,8 @@ class _Shipper:
             del self.open[path]
             return None
         shrunk = st.st_size < current.read_to
-        if shrunk or (st.st_size != current.size and current.log.head() != current.cp.head):
-            # smaller than what was read, or rewritten from the start and already longer
+        if shrunk or (st.st_size != current.size and self._rewritten(current)):
+            # smaller than what was read, or rewritten and already longer again
             current.report.events.append(
                 f"truncated at {st.st_size} bytes (read to {current.read_to}): starting over"
             )
@@ -407,6 +407,17 @@ class _Shipper:
             return None
         current.size = st.st_size
         return current
+
+    @staticmethod
+    def _rewritten(f: _Open) -> bool:
+        """Whether the bytes before the read position are no longer the ones read."""
+        last = f.last_line
+        if not last:
+            return f.log.head() != f.cp.head
+        try:
+            return os.pread(f.log.raw.fileno(), len(last), f.read_to - len(last)) != last
+        except OSError:
+            return True
 
     def _start(self, path: str, host: str, service: str) -> _Open | None:
         """Open a file and position it from its checkpoint (or another name's)."""
@@ -442,6 +453,11 @@ class _Shipper:
                 report.events.append("first line not complete yet")
             return None
         report.status = "" if report.status == "waiting" else report.status
+        for other in [*self.open.values(), *self.draining]:
+            if other.cp.head == head:
+                # a copy of a file being read (copytruncate): what was read of the
+                # original is complete and must be delivered before the copy continues it
+                self._close_pending(other)
         if head in self.batch_heads:
             # records of this content wait in the batch: deliver them so the
             # checkpoints below are current and nothing is read twice
@@ -468,6 +484,9 @@ class _Shipper:
                     )
                     cp.offset = cp.lineno = cp.tail_len = 0
                     cp.tail = ""
+                    # new content at old offsets: old ids would overwrite shipped lines
+                    cp.gen = new_generation()
+                    self.store.save()
             else:
                 cp = Checkpoint(
                     log.dev, log.ino, head, new_generation(), host, service,

@@ -220,12 +220,15 @@ def test_rewritten_with_the_same_first_line_is_detected_by_the_tail(tmp_path: Pa
     log = tmp_path / "nova-api.log"
     write_lines(log, range(5))
     state = tmp_path / "state"
-    _ship([log], Collector(), state)
+    first = Collector()
+    _ship([log], first, state)
     write_lines(log, [0, 200, 201, 202, 203, 204, 205], mode="w")  # longer, same first line
     second = Collector()
     report = _ship([log], second, state)
     assert _numbers(second) == [0, 200, 201, 202, 203, 204, 205]
     assert any("starting over" in e for e in report.files[str(log)].events)
+    # new lines at old offsets get new ids: they must not overwrite the shipped ones
+    assert not set(first.ids) & set(second.ids)
 
 
 BANNER = "Eventlet is deprecated. It is currently being maintained in bugfix mode\n"
@@ -418,6 +421,26 @@ def test_follow_ships_new_lines_and_drains_a_rotated_file(tmp_path: Path) -> Non
     assert sorted(numbers) == [*range(14), *range(20, 27)]
     assert len(dest.ids) == len(set(dest.ids))
     assert any("rotated" in e for e in report.files[str(log)].events)
+
+
+def test_follow_copytruncate_ships_the_copy_rest_and_the_new_start(tmp_path: Path) -> None:
+    log = tmp_path / "nova-api.log"
+    write_lines(log, range(10))
+    dest = Collector()
+    _, finish = _follow([tmp_path], dest, tmp_path / "state")
+    _wait_for(lambda: len(dest.received) == 10)
+    with open(log, "a") as service:
+        service.write("".join(f"2026-11-25 16:02:{n:02d}.000 4242 INFO nova [-] line {n}\n"
+                              for n in range(10, 13)))  # fmt: skip
+        shutil.copyfile(log, tmp_path / "nova-api.log.1")
+        os.truncate(log, 0)
+        service.write("2026-11-25 16:03:00.000 4242 INFO nova [-] line 20\n")
+        service.write("2026-11-25 16:03:01.000 4242 INFO nova [-] line 21\n")
+    _wait_for(lambda: len(dest.received) >= 15)
+    time.sleep(0.2)
+    finish()
+    assert sorted(_numbers(dest)) == [*range(13), 20, 21]
+    assert len(dest.ids) == len(set(dest.ids))
 
 
 def test_follow_ships_the_last_record_of_a_quiet_file(tmp_path: Path) -> None:
