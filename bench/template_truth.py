@@ -53,6 +53,9 @@ class FormatString:
     lineno: int
     regex: re.Pattern[str]
     literal: int
+    # the same followed by the ": ExcType: message" summary oslo.log appends to the
+    # message of a record logged with an exception (LOG.exception, exc_info=True)
+    with_error: re.Pattern[str]
 
 
 def _pieces(node: ast.expr, env: dict[str, list[ast.expr]]) -> list[list[str]] | None:
@@ -146,7 +149,10 @@ def _shown(part: str) -> str:
     return part
 
 
-def _regex(parts: list[str], formatted: bool) -> tuple[str, re.Pattern[str], int] | None:
+_ERROR_SUMMARY = r"(?:: [A-Za-z_][\w.]*(?:: .*)?)"
+
+
+def _regex(parts: list[str], formatted: bool) -> tuple[str, str, int] | None:
     """(format text, regex of its first rendered line, literal letters)."""
     text = "".join(_shown(p) for p in parts)
     if not formatted:
@@ -167,7 +173,7 @@ def _regex(parts: list[str], formatted: bool) -> tuple[str, re.Pattern[str], int
                 break  # the record's message is its first line only
     if literal < MIN_LITERAL:
         return None
-    return text, re.compile("".join(chunks)), literal
+    return text, "".join(chunks), literal
 
 
 def scan_module(path: Path, module: str) -> list[FormatString]:
@@ -214,7 +220,16 @@ def scan_module(path: Path, module: str) -> list[FormatString]:
                 built = _regex(parts, formatted)
                 if built is not None:
                     text, regex, literal = built
-                    found.append(FormatString(text, module, node.lineno, regex, literal))
+                    found.append(
+                        FormatString(
+                            text,
+                            module,
+                            node.lineno,
+                            re.compile(regex),
+                            literal,
+                            re.compile(regex + _ERROR_SUMMARY),
+                        )
+                    )
     return found
 
 
@@ -275,11 +290,17 @@ class SourceIndex:
             scopes.append(("package", self.package(".".join(parts[:-1]))))
         scopes.append(("package", self.package(parts[0])))
         for how, candidates in scopes:
-            texts = {f.text for f in candidates if f.regex.fullmatch(message)}
-            if len(texts) == 1:
-                return texts.pop(), how
-            if len(texts) > 1:
-                return None, "ambiguous"
+            # the message as formatted, else with an exception's summary after it
+            for with_error in (False, True):
+                texts = {
+                    f.text
+                    for f in candidates
+                    if (f.with_error if with_error else f.regex).fullmatch(message)
+                }
+                if len(texts) == 1:
+                    return texts.pop(), how
+                if len(texts) > 1:
+                    return None, "ambiguous"
         return None, "unmatched"
 
 

@@ -19,19 +19,32 @@ from dataclasses import dataclass, field
 
 from stacktender.logs.record import LogRecord
 
-__all__ = ["PLACEHOLDERS", "Template", "TemplateMiner", "mask", "mine"]
+__all__ = [
+    "PLACEHOLDERS",
+    "Template",
+    "TemplateMiner",
+    "mask",
+    "mine",
+    "template_id",
+    "without_error_summary",
+]
 
 _HEX = "[0-9a-fA-F]"
 _H4 = f"{_HEX}{{1,4}}"
+_IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
 _IPV6 = (
     rf"(?:{_H4}:){{7}}{_H4}"
-    rf"|(?:{_H4}(?::{_H4}){{0,6}})?::(?:{_H4}(?::{_H4}){{0,6}})?"
-    r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?"
+    rf"|(?:{_H4}(?::{_H4}){{0,6}})?::(?:(?:{_H4}:){{0,5}}(?:{_IPV4}|{_H4}))?"
 )
 # One alternation, tried left to right at each position: the first kind that matches
 # wins, so the specific kinds (a request id, a UUID) come before the general ones (a
 # hex string, a number). Lookarounds keep a kind from matching inside a longer word.
 _KINDS: list[tuple[str, str]] = [
+    (
+        "IP",
+        rf"(?<![\w.:])(?:{_IPV4}(?:/\d{{1,2}})?(?::\d{{1,5}})?"
+        rf"|\[(?:{_IPV6})\](?::\d{{1,5}})?|(?:{_IPV6})(?:/\d{{1,3}})?)(?![\w:]|\.\d)",
+    ),
     # Python and JSON reprs of lists and dicts (one level of nesting): their length varies
     ("LIST", r"\[(?=[\]'\"\d{(<-])(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]"),
     ("DICT", r"\{(?=[}'\"])(?:[^{}\n]|\{[^{}\n]*\})*\}"),
@@ -43,20 +56,15 @@ _KINDS: list[tuple[str, str]] = [
     ),
     ("URL", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+"),
     ("MAC", rf"(?<![\w:])(?:{_HEX}{{2}}[:-]){{5}}{_HEX}{{2}}(?![\w:])"),
-    (
-        "IP",
-        r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?"
-        rf"|\[(?:{_IPV6})\](?::\d{{1,5}})?|(?:{_IPV6})(?:/\d{{1,3}})?)(?![\w:]|\.\d)",
-    ),
     ("PATH", r"(?<![\w.:/~\-])(?:~|\.{1,2})?/[^\s\"'<>(),;\[\]{}]*"),
     ("HEX", rf"(?<![\w\-])(?:0[xX]{_HEX}+|(?=[a-fA-F]*\d){_HEX}{{8,}})(?![\w\-])"),
     ("NUM", r"(?<![\w.])[-+]?\d+(?:[.,:]\d+)*(?:[eE][-+]?\d+)?(?:[a-zA-Z%µ]{1,3})?(?!\w|\.\w)"),
     # a word with a digit in it: a host, flavor or server name, a version
     ("*", r"(?<![\w.\-])[\w.\-]*\d[\w.\-]*(?<![.\-])"),
 ]
-# Every kind starts a word (or follows a "-": "volume-<UUID>") and holds a digit, unless
-# it is a list, dict, path or URL: this guard rejects the other words at their first
-# character, which makes the pass several times faster.
+# Every kind starts a word and holds a digit, unless it is a list, dict, path or URL:
+# this guard rejects the other words at their first character, which makes the pass
+# several times faster.
 _MASK = re.compile(
     r"(?<![\w.])(?=[\[{/~.]|[a-zA-Z][\w+.\-]*://|\S*?\d)(?:"
     + "|".join(f"(?P<{k if k != '*' else 'ANY'}>{p})" for k, p in _KINDS)
@@ -65,10 +73,30 @@ _MASK = re.compile(
 _TOKEN = {"ANY": "<*>", **{k: f"<{k}>" for k, _ in _KINDS if k != "*"}}
 PLACEHOLDERS: frozenset[str] = frozenset(_TOKEN.values())
 WILDCARD = "<*>"
-# Digits and hex letters all read as "0": the key of the first lookup. A fresh UUID,
-# address or number of the same width gives the same key; the price is that two texts
-# differing only in those characters share a key (and the first one's template).
+# The message without its digits and hex letters is the key of the first lookup: a
+# fresh UUID, address or number gives the same key, so most messages need no regex at
+# all. The price: two texts that differ only in those characters ("a" and "b") share
+# a key, and so the template of the first one seen.
 _BLANK = str.maketrans(dict.fromkeys("0123456789abcdefABCDEF"))
+
+
+# ": ExcType" or ": package.module.ExcType", then ": message" or the end of the line
+_SUMMARY = re.compile(r": ((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)(?=: |$)")
+_EXCEPTION_NAME = re.compile(r"(?:Error|Exception|Failure|Timeout|Exit|Interrupt)(?:_Remote)?$")
+
+
+def without_error_summary(message: str) -> str:
+    """The message without the ``: ExcType: text`` oslo.log appends to a record logged
+    at WARNING or above while an exception is handled (the template is the same with
+    or without it; ``logs errors`` is where exceptions are grouped)."""
+    if ": " not in message:
+        return message
+    for match in _SUMMARY.finditer(message):
+        name = match.group(1)
+        qualified = "." in name and message.startswith(": ", match.end())
+        if qualified or _EXCEPTION_NAME.search(name):
+            return message[: match.start()]
+    return message
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -254,7 +282,7 @@ class TemplateMiner:
         template = self._fast.get(message.translate(_BLANK))
         if template is not None:
             return template
-        masked = mask(message)
+        masked = mask(without_error_summary(message))
         template = self._exact.get(masked)
         if template is not None:
             return template
@@ -274,7 +302,7 @@ class TemplateMiner:
 
     def _slow(self, message: str, key: str) -> Template:
         """Mask a message the first lookup did not know, find or make its template."""
-        masked = _MASK.sub(_replace, message)
+        masked = _MASK.sub(_replace, without_error_summary(message))
         template = self._exact.get(masked)
         if template is None:
             template = self._learn(masked, message)
@@ -293,7 +321,7 @@ class TemplateMiner:
             if found is not None:
                 template, positions = found
                 for i in positions:
-                    template.tokens[i] = WILDCARD
+                    template.tokens[i] = _generalize(template.tokens[i], tokens[i])
             elif prefix is not None and any(
                 len(t.tokens) != len(tokens) for t in self._by_prefix.get(prefix, ())
             ):
@@ -357,6 +385,26 @@ class TemplateMiner:
                 if same > best_same and same >= self.similarity * len(tokens):
                     best, best_same = (template, differ), same
         return best
+
+
+_LEAD = "'\"([{"
+_TRAIL = "'\")]}.,;:!?"
+
+
+def _generalize(have: str, new: str) -> str:
+    """``<*>`` in place of two different tokens, keeping the quotes, brackets and
+    punctuation they share: ``'flat'`` and ``'vxlan'`` give ``'<*>'``."""
+    lead = 0
+    while lead < min(len(have), len(new)) and have[lead] == new[lead] and have[lead] in _LEAD:
+        lead += 1
+    trail = 0
+    while (
+        trail < min(len(have), len(new)) - lead
+        and have[-1 - trail] == new[-1 - trail]
+        and have[-1 - trail] in _TRAIL
+    ):
+        trail += 1
+    return have[:lead] + WILDCARD + have[len(have) - trail :]
 
 
 def _prefix(tokens: list[str]) -> tuple[str, ...] | None:
