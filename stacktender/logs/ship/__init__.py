@@ -28,7 +28,8 @@ from stacktender.logs.ship.base import (
 from stacktender.logs.ship.checkpoint import Checkpoint, CheckpointStore
 from stacktender.logs.ship.loki import LokiDestination
 from stacktender.logs.ship.opensearch import OpenSearchDestination
-from stacktender.logs.ship.shipper import FileReport, ShipReport, ship
+from stacktender.logs.ship.report import FileReport, ShipReport
+from stacktender.logs.ship.shipper import ship
 
 __all__ = [
     "Checkpoint",

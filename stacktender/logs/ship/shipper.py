@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
 from stacktender.logs.parse import LineParser
-from stacktender.logs.record import LogRecord, ParseStats
+from stacktender.logs.record import LogRecord
 from stacktender.logs.ship.base import (
     DeliveryError,
     Destination,
@@ -47,9 +47,10 @@ from stacktender.logs.ship.checkpoint import (
     new_generation,
 )
 from stacktender.logs.ship.logfile import UNREADABLE, LogFile
+from stacktender.logs.ship.report import FileReport, ShipReport
 from stacktender.logs.sources import discover, service_from_name
 
-__all__ = ["FileReport", "ShipReport", "ship"]
+__all__ = ["ship"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,104 +58,6 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 1 << 20
 FORGET_AFTER = 30 * 86400.0
 MAX_PAUSE = 60.0
-
-
-@dataclass
-class FileReport:
-    """What one run did with one file."""
-
-    path: str
-    host: str = ""
-    service: str = ""
-    sent: int = 0
-    """Records the destination acknowledged."""
-    failed: int = 0
-    """Records the destination refused for good (written to the rejected file)."""
-    skipped: int = 0
-    """Records left out by the ``keep`` filter (their lines still count as done)."""
-    start: int | None = None
-    """Offset this run started at, None if the file was not read."""
-    offset: int = 0
-    """Offset delivered and checkpointed when the run ended."""
-    status: str = ""
-    events: list[str] = field(default_factory=list)
-    """Rotations, truncations and resumes, in order."""
-    stats: ParseStats = field(default_factory=ParseStats)
-
-    @property
-    def state(self) -> str:
-        """``shipped``, ``up to date``, or the status a special case set."""
-        if self.status:
-            return self.status
-        if self.stats.errors:
-            return "error"
-        return "shipped" if self.sent or self.failed or self.skipped else "up to date"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "host": self.host,
-            "service": self.service,
-            "state": self.state,
-            "sent": self.sent,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "start": self.start,
-            "offset": self.offset,
-            "events": list(self.events),
-            "stats": self.stats.as_dict(),
-        }
-
-
-@dataclass
-class ShipReport:
-    """Totals and per-file reports of one ``ship()`` call."""
-
-    destination: str
-    checkpoints: str
-    rejected_file: str
-    files: dict[str, FileReport] = field(default_factory=dict)
-    batches: int = 0
-    error: str | None = None
-    """Why delivery stopped early, None when everything read was delivered."""
-
-    @property
-    def sent(self) -> int:
-        return sum(f.sent for f in self.files.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(f.failed for f in self.files.values())
-
-    @property
-    def skipped(self) -> int:
-        return sum(f.skipped for f in self.files.values())
-
-    @property
-    def stats(self) -> ParseStats:
-        total = ParseStats()
-        for report in self.files.values():
-            total.add(report.stats)
-        return total
-
-    def file(self, path: str) -> FileReport:
-        report = self.files.get(path)
-        if report is None:
-            report = self.files[path] = FileReport(path)
-        return report
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "destination": self.destination,
-            "checkpoints": self.checkpoints,
-            "rejected_file": self.rejected_file,
-            "sent": self.sent,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "batches": self.batches,
-            "error": self.error,
-            "files": [f.as_dict() for f in self.files.values()],
-        }
 
 
 @dataclass(slots=True)
@@ -453,11 +356,11 @@ class _Shipper:
                 report.events.append("first line not complete yet")
             return None
         report.status = "" if report.status == "waiting" else report.status
-        for other in [*self.open.values(), *self.draining]:
-            if other.cp.head == head:
+        for reading in [*self.open.values(), *self.draining]:
+            if reading.cp.head == head:
                 # a copy of a file being read (copytruncate): what was read of the
                 # original is complete and must be delivered before the copy continues it
-                self._close_pending(other)
+                self._close_pending(reading)
         if head in self.batch_heads:
             # records of this content wait in the batch: deliver them so the
             # checkpoints below are current and nothing is read twice
