@@ -216,10 +216,9 @@ def trace(request: str, fmt: str, **options: Any) -> None:
       stacktender logs trace req-1983e1f7-... --index
     """
     from stacktender.logs.output import trace_text, write_text
-    from stacktender.logs.trace import trace as follow
 
     query = build_query(options)
-    result = follow(query.records, request)
+    result = query.trace(request)
     if fmt == "json":
         import json
 
@@ -384,3 +383,80 @@ def _span(log_filter: Any) -> float | None:
     if log_filter.since is not None and log_filter.until is not None:
         return float(log_filter.until - log_filter.since)
     return None
+
+
+@logs.command()
+@source_options
+@click.option("--rebuild", is_flag=True, help="Start a new index if this one is of an old schema.")
+@click.option("--stats", "show_stats", is_flag=True, help="Only show what the index holds.")
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def index(rebuild: bool, show_stats: bool, fmt: str, **options: Any) -> None:
+    """Load parsed records into the index so that every logs command answers from it
+    (``--index``) in well under a second. Files indexed before and unchanged are skipped.
+
+    \b
+    Examples:
+      stacktender logs index /var/log/nova /var/log/neutron
+      stacktender logs trace req-6d0c... --index
+      stacktender logs index --stats
+    """
+    import json
+
+    from stacktender.logs.index import LogIndex, default_index_path
+
+    path = options.get("index_file") or default_index_path()
+    if show_stats:
+        with LogIndex(path, create=False) as log_index:
+            stats = log_index.stats()
+        click.echo(json.dumps(stats.as_dict(), indent=2) if fmt == "json" else _stats_text(stats))
+        return
+    query = build_query(options, use_index=False, index_file=None)
+    sources = query.sources()
+    progress = _progress_printer(len(sources)) if sys.stderr.isatty() else None
+    with LogIndex(path, rebuild=rebuild) as log_index:
+        report = log_index.index_sources(sources, tz=query.tz, skews=query.skews, progress=progress)
+    if progress is not None:
+        click.echo("", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(
+            f"indexed {len(report.indexed)} sources ({report.records} records) in "
+            f"{report.seconds:.1f}s, skipped {len(report.skipped)} unchanged, "
+            f"{len(report.renamed)} rotated, {len(report.failed)} unreadable -> {path}"
+        )
+    query.stats = report.stats
+    _report_problems(query)
+
+
+def _stats_text(stats: Any) -> str:
+    from datetime import UTC, datetime
+
+    def iso(ts: float | None) -> str:
+        return "-" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+    return "\n".join(
+        [
+            f"index     {stats.path} ({stats.size_bytes / 1e6:.1f} MB, "
+            f"schema {stats.schema_version})",
+            f"records   {stats.records} from {stats.sources} sources ({stats.unparsed} unparsed)",
+            f"time      {iso(stats.first_ts)} .. {iso(stats.last_ts)}",
+            f"hosts     {', '.join(stats.hosts)}",
+            f"services  {', '.join(stats.services)}",
+            "levels    " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())),
+        ]
+    )
+
+
+def _progress_printer(total: int) -> Callable[[str], None]:
+    seen = [0]
+
+    def show(name: str) -> None:
+        seen[0] += 1
+        done = int(30 * seen[0] / max(total, 1))
+        bar = "#" * done + "-" * (30 - done)
+        click.echo(f"\r\x1b[K[{bar}] {seen[0]}/{total} {name[-60:]}", err=True, nl=False)
+
+    return show

@@ -11,11 +11,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stacktender.errors import ConfigError
 from stacktender.logs.filters import LogFilter
 from stacktender.logs.record import LogRecord, ParseStats
 from stacktender.logs.sources import LogSource, discover
+
+if TYPE_CHECKING:
+    from stacktender.logs.trace import Trace
 
 
 @dataclass
@@ -51,7 +55,8 @@ class LogQuery:
         if self.index is not None:
             from stacktender.logs.index import LogIndex
 
-            yield from LogIndex(self.index).query(self.log_filter)
+            with LogIndex(self.index, create=False) as index:
+                yield from index.query(self.log_filter)
             return
         from stacktender.logs.merge import MergedLogs
 
@@ -61,6 +66,17 @@ class LogQuery:
             yield from merged
         finally:
             self.stats = merged.stats
+
+    def trace(self, wanted: str) -> Trace:
+        """Follow one request, in the index when reading one, else in the files."""
+        from stacktender.logs.trace import trace, trace_index
+
+        if self.index is not None:
+            from stacktender.logs.index import LogIndex
+
+            with LogIndex(self.index, create=False) as index:
+                return trace_index(index, wanted, self.log_filter)
+        return trace(self.records, wanted)
 
     def problems(self) -> str | None:
         """One line about what was not understood or not readable, if anything."""

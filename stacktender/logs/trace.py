@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stacktender.errors import ConfigError
 from stacktender.logs.record import LogRecord, level_number
+
+if TYPE_CHECKING:
+    from stacktender.logs.filters import LogFilter
+    from stacktender.logs.index import LogIndex
 
 Records = Callable[[], Iterable[LogRecord]]
 _ERROR = level_number("ERROR")
@@ -132,9 +136,7 @@ def related_ids(records: Iterable[LogRecord], wanted: str) -> set[str]:
 
 
 def _matches(record: LogRecord, ids: set[str]) -> bool:
-    return (
-        record.request_id in ids or record.global_request_id in ids or record.instance in ids
-    )
+    return record.request_id in ids or record.global_request_id in ids or record.instance in ids
 
 
 def hops_of(records: list[LogRecord]) -> list[Hop]:
@@ -153,12 +155,27 @@ def hops_of(records: list[LogRecord]) -> list[Hop]:
     return hops
 
 
-def trace(records: Records, wanted: str) -> Trace:
-    """Trace ``wanted`` through ``records()`` (called twice: it must give a fresh,
-    time-ordered iterable each time, as MergedLogs or an index query does)."""
+def trace_index(index: LogIndex, wanted: str, log_filter: LogFilter | None = None) -> Trace:
+    """Trace ``wanted`` in a log index (SQL lookups instead of reading every record)."""
+    wanted = _checked(wanted)
+    ids = index.related_ids(wanted)
+    found = index.trace_records(wanted, log_filter, ids=ids)
+    if not found:
+        raise ConfigError(f"{wanted} appears in none of the indexed logs")
+    return Trace(wanted, ids, found, hops_of(found))
+
+
+def _checked(wanted: str) -> str:
     wanted = wanted.strip()
     if not wanted:
         raise ConfigError("trace needs a request id, a global request id or an instance UUID")
+    return wanted
+
+
+def trace(records: Records, wanted: str) -> Trace:
+    """Trace ``wanted`` through ``records()`` (called twice: it must give a fresh,
+    time-ordered iterable each time, as MergedLogs or an index query does)."""
+    wanted = _checked(wanted)
     ids = related_ids(records(), wanted)
     found = [r for r in records() if _matches(r, ids)]
     if not found:

@@ -146,3 +146,38 @@ def test_trace_of_the_scenario_failed_boot(
     assert out.returncode == 0, out.stderr
     assert "failed in nova-conductor" in out.stdout
     assert "No valid host" in out.stdout
+
+
+def test_index_then_every_command_reads_it(cli_run: Any, logdir: Path, tmp_path: Path) -> None:
+    env_index = str(tmp_path / "logs.db")
+    first = _run(cli_run, "index", str(logdir), "--index-file", env_index)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("indexed 2 sources (5 records)")
+    again = _run(cli_run, "index", str(logdir), "--index-file", env_index)
+    assert "indexed 0 sources" in again.stdout and "skipped 2 unchanged" in again.stdout
+    from_files = _run(cli_run, "merge", str(logdir))
+    from_index = _run(cli_run, "merge", "--index-file", env_index)
+    assert from_index.stdout == from_files.stdout
+    traced = json.loads(
+        _run(cli_run, "trace", "req-1111", "--index-file", env_index, "-f", "json").stdout
+    )
+    assert traced["failed"]["service"] == "nova-compute"
+    errors = json.loads(_run(cli_run, "errors", "--index-file", env_index, "-f", "json").stdout)
+    assert errors[0]["exception"] == "ValueError"
+    stats = json.loads(
+        _run(cli_run, "index", "--stats", "--index-file", env_index, "-f", "json").stdout
+    )
+    assert stats["records"] == 5 and stats["sources"] == 2
+
+
+def test_index_missing_or_foreign_file_is_one_line_error(cli_run: Any, tmp_path: Path) -> None:
+    missing = _run(cli_run, "merge", "--index-file", str(tmp_path / "none.db"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("stacktender: error:")
+    foreign = tmp_path / "foreign.db"
+    foreign.write_bytes(b"this is not sqlite at all" * 100)
+    bad = _run(cli_run, "trace", "req-1", "--index-file", str(foreign))
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("stacktender: error:")
+    both = _run(cli_run, "merge", str(tmp_path), "--index-file", str(foreign))
+    assert "either files or the index" in both.stderr
