@@ -2,10 +2,16 @@
 
 :func:`mask` replaces what varies between two messages of one format string (ids,
 addresses, paths, numbers, ...) by a placeholder such as ``<UUID>``. A
-:class:`TemplateMiner` groups masked messages: first by an exact lookup of the
-masked text, then, for the rare message whose masked text is new, by a Drain-like
-comparison with the templates of the same number of tokens, so a variable word the
-masking missed (a server name, a state) still joins its template as ``<*>``.
+:class:`TemplateMiner` groups messages in three steps, each for fewer messages:
+
+1. a dict lookup of the message without its digits and hex letters (one
+   ``str.translate``): a message seen before with other ids or numbers;
+2. the masked text (one regex pass), for a message with a new shape;
+3. a Drain-like comparison with the templates of the same number of tokens, so a
+   value the masking missed (a plugin name, a state) still joins its template as
+   ``<*>``; and a text after ``"key:"`` whose length varies (an exception's message)
+   makes one template ``"key: <*>"``.
+
 :func:`mine` runs a miner over records or messages and returns the templates sorted
 by count.
 """
@@ -13,6 +19,7 @@ by count.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -114,7 +121,10 @@ class Template:
 
     ``text`` may still generalise while a miner runs (a word becomes ``<*>``), and
     ``id`` follows it: it is a hash of the text, so two miners that saw the same
-    messages give a template the same id.
+    messages give a template the same id. A template can also be absorbed by a tail
+    template (``"HTTP exception thrown: <*>"``) that takes over its counts; the
+    miner's :meth:`TemplateMiner.templates` and :meth:`TemplateMiner.match` only
+    ever give live ones.
     """
 
     tokens: list[str]
@@ -174,17 +184,17 @@ def template_id(text: str) -> str:
 
 
 _EDGE = ".,;:!?()[]{}'\""
-_HTTP_METHODS = frozenset(
-    f"{q}{m}" for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS") for q in "\"'"
-) | frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"))
+_HTTP_METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"))
 
 
 def _value_like(token: str, before: str) -> bool:
     """Could this word be a value rather than part of the format string's text?
 
-    Placeholders, a word after ``key:`` or ``key=``, and words that are not plain
-    prose (``router_route``, ``data-plane-status``, ``MySQLImpl``, ``ACTIVE``) are.
-    ``spawn`` and ``destroy`` are not: formats that differ by a verb stay apart.
+    Placeholders, HTTP methods, a word after ``key:``, ``key=`` or a snake_case key,
+    and words that are not plain prose (``router_route``, ``data-plane-status``,
+    ``'flat'``, ``MySQLImpl``) are. ``spawn`` and ``destroy`` are not: formats that
+    differ by a verb stay apart; nor is ``RPC``: all-capitals words are most often
+    acronyms of the text.
     """
     if token in PLACEHOLDERS or token in _HTTP_METHODS or before.endswith((":", "=")):
         return True
@@ -195,7 +205,6 @@ def _value_like(token: str, before: str) -> bool:
         return True
     if not core.isalpha():
         return True
-    # CamelCase names are values; ALLCAPS words are usually acronyms of the text (RPC)
     return not core.isupper() and core[1:] != core[1:].lower()
 
 
@@ -207,6 +216,8 @@ class TemplateMiner:
     """
 
     def __init__(self, similarity: float = 0.5, max_aliases: int = 1_000_000) -> None:
+        if not 0 < similarity <= 1:
+            raise ValueError("similarity must be in (0, 1]")
         self.similarity = similarity
         self.max_aliases = max_aliases
         # the message with digits and hex letters blanked -> its template: the one
@@ -214,7 +225,9 @@ class TemplateMiner:
         self._fast: dict[str, Template] = {}
         # masked text -> its template, for messages the first lookup has not seen
         self._exact: dict[str, Template] = {}
-        self._by_length: dict[int, list[Template]] = {}
+        # (length, position, token) -> the templates with that token there (an ordered
+        # set): a template a message may join shares tokens with it at enough positions
+        self._index: dict[tuple[int, int, str], dict[Template, None]] = {}
         # "HTTP exception thrown:" -> the templates whose text starts so; a tail
         # template once two of them differ in length
         self._by_prefix: dict[tuple[str, ...], list[Template]] = {}
@@ -293,6 +306,21 @@ class TemplateMiner:
         found = self._closest(tokens)
         return found[0] if found is not None else None
 
+    def counts(self, messages: Iterable[str]) -> dict[str, int]:
+        """How many of these messages fall in each known template, by template id,
+        without learning: mine two windows with one miner, then count each (``logs
+        diff``). Messages no template takes are counted under ``""``."""
+        out: dict[str, int] = {}
+        ids: dict[int, str] = {}
+        for message in messages:
+            template = self.match(message)
+            if template is None:
+                key = ""
+            else:
+                key = ids.get(id(template)) or ids.setdefault(id(template), template.id)
+            out[key] = out.get(key, 0) + 1
+        return out
+
     def templates(self) -> list[Template]:
         """Every template, the most frequent first."""
         return sorted(self._templates, key=lambda t: (-t.count, t.text))
@@ -320,8 +348,7 @@ class TemplateMiner:
             found = self._closest(tokens)
             if found is not None:
                 template, positions = found
-                for i in positions:
-                    template.tokens[i] = _generalize(template.tokens[i], tokens[i])
+                self._generalize(template, positions, tokens)
             elif prefix is not None and any(
                 len(t.tokens) != len(tokens) for t in self._by_prefix.get(prefix, ())
             ):
@@ -329,7 +356,7 @@ class TemplateMiner:
             else:
                 template = Template(tokens, example=message)
                 self._templates.append(template)
-                self._by_length.setdefault(len(tokens), []).append(template)
+                self._indexed(template, True)
                 if prefix is not None:
                     self._by_prefix.setdefault(prefix, []).append(template)
         if len(self._exact) >= self.max_aliases:
@@ -344,7 +371,7 @@ class TemplateMiner:
         tail = Template([*prefix, WILDCARD], example=absorbed[0].example or message)
         for old in absorbed:
             tail.absorb(old)
-            self._by_length[len(old.tokens)].remove(old)
+            self._indexed(old, False)
             self._templates.remove(old)
         gone = {id(t) for t in absorbed}
         for aliases in (self._fast, self._exact):
@@ -355,10 +382,51 @@ class TemplateMiner:
         self._tails[prefix] = tail
         return tail
 
+    def _indexed(self, template: Template, present: bool) -> None:
+        length = len(template.tokens)
+        for i, token in enumerate(template.tokens):
+            if token != WILDCARD:
+                self._index_one((length, i, token), template, present)
+
+    def _index_one(self, key: tuple[int, int, str], template: Template, present: bool) -> None:
+        if present:
+            self._index.setdefault(key, {})[template] = None
+        else:
+            members = self._index.get(key)
+            if members is not None:
+                members.pop(template, None)
+                if not members:
+                    del self._index[key]
+
+    def _generalize(self, template: Template, positions: list[int], tokens: list[str]) -> None:
+        length = len(tokens)
+        for i in positions:
+            old = template.tokens[i]
+            self._index_one((length, i, old), template, False)
+            template.tokens[i] = new = _generalize(old, tokens[i])
+            if new != WILDCARD:
+                self._index_one((length, i, new), template, True)
+
+    def _candidates(self, tokens: list[str]) -> list[Template]:
+        """The templates sharing a token at the same position with the message at one
+        of the n - ceil(similarity * n) + 1 positions with the fewest templates: any
+        template it may join is among them (it shares ceil(similarity * n) tokens)."""
+        length = len(tokens)
+        index = self._index
+        lists = [index.get((length, i, token)) for i, token in enumerate(tokens)]
+        need = length - math.ceil(self.similarity * length) + 1
+        chosen = sorted((m for m in lists if m), key=len)[:need]
+        if len(chosen) == 1:
+            return list(chosen[0])
+        found: dict[Template, None] = {}
+        for members in chosen:
+            found.update(members)
+        return list(found)
+
     def _closest(self, tokens: list[str]) -> tuple[Template, list[int]] | None:
         """The best template of the same length this message may join, and the
         positions that must become ``<*>``."""
-        candidates = self._by_length.get(len(tokens))
+        candidates = self._candidates(tokens)
         if not candidates:
             return None
         last = len(tokens) - 1

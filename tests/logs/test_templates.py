@@ -228,6 +228,21 @@ def test_match_does_not_learn() -> None:
     assert known.count == 1
 
 
+def test_counts_per_window_with_one_miner() -> None:
+    before = ["Claim successful on node n1", "Claim successful on node n2", "Terminating instance"]
+    after = ["Claim successful on node n3", "Instance spawned successfully."]
+    miner = TemplateMiner()
+    miner.add_messages(before + after)
+    claim = miner.match("Claim successful on node n9")
+    spawned = miner.match("Instance spawned successfully.")
+    terminating = miner.match("Terminating instance")
+    assert claim is not None and spawned is not None and terminating is not None
+    assert miner.counts(before) == {claim.id: 2, terminating.id: 1}
+    assert miner.counts(after) == {claim.id: 1, spawned.id: 1}
+    assert miner.counts(["Never seen before at all"]) == {"": 1}
+    assert claim.count == 3  # counting does not learn
+
+
 def test_add_messages_counts_like_add() -> None:
     one, many = TemplateMiner(), TemplateMiner()
     for message in REQUESTLOG * 3:
