@@ -75,6 +75,14 @@ def filter_options(func: F) -> F:
     return func
 
 
+def text_format_option(choices: list[str], help_: str) -> Callable[[F], F]:
+    """``-f/--format`` for the commands whose output is not rows."""
+    return click.option(
+        "-f", "--format", "fmt", type=click.Choice(choices), default=choices[0],
+        show_default=True, help=help_,
+    )  # fmt: skip
+
+
 def build_query(options: dict[str, Any], **overrides: Any) -> Any:
     """A LogQuery from the options of source_options and filter_options."""
     from stacktender.logs.filters import LogFilter, parse_time
@@ -156,15 +164,7 @@ def logs() -> None:
 @logs.command()
 @source_options
 @filter_options
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Lines as written, or one JSON object per record.",
-)
+@text_format_option(["text", "json"], "Lines as written, or one JSON object per record.")
 @click.option("--color/--no-color", default=None, help="Colour by level (default: on a terminal).")
 def merge(fmt: str, color: bool | None, **options: Any) -> None:
     """Merge logs of many files and hosts by time, each line labelled HOST SERVICE.
@@ -196,15 +196,7 @@ def merge(fmt: str, color: bool | None, **options: Any) -> None:
 @click.argument("request")
 @source_options
 @filter_options
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "lines"]),
-    default="text",
-    show_default=True,
-    help="Timeline, JSON, or every line of the request.",
-)
+@text_format_option(["text", "json", "lines"], "Timeline, JSON, or every line of the request.")
 def trace(request: str, fmt: str, **options: Any) -> None:
     """Follow one request through every service and host: its timeline and where it
     failed. REQUEST is a request id, a global request id or an instance UUID.
@@ -389,9 +381,7 @@ def _span(log_filter: Any) -> float | None:
 @source_options
 @click.option("--rebuild", is_flag=True, help="Start a new index if this one is of an old schema.")
 @click.option("--stats", "show_stats", is_flag=True, help="Only show what the index holds.")
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@text_format_option(["text", "json"], "A summary line, or the report as JSON.")
 def index(rebuild: bool, show_stats: bool, fmt: str, **options: Any) -> None:
     """Load parsed records into the index so that every logs command answers from it
     (``--index``) in well under a second. Files indexed before and unchanged are skipped.

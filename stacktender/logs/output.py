@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -19,18 +19,28 @@ def _label(record: LogRecord) -> str:
     return f"{record.host} {record.service or '-'} "
 
 
-def write_text(records: Iterable[LogRecord], out: TextIO, *, colour: bool = False) -> int:
-    """Every line of every record, labelled ``HOST SERVICE``; coloured by level."""
+def _text_lines(record: LogRecord, colour: bool) -> Iterator[str]:
+    label = _label(record)
+    code = _COLOURS.get(record.level) if colour else None
+    for line in record.lines:
+        yield f"\x1b[{code}m{label}{line}\x1b[0m\n" if code else label + line + "\n"
+
+
+def _json_lines(record: LogRecord, colour: bool) -> Iterator[str]:
+    yield json.dumps(record.as_dict(), ensure_ascii=False) + "\n"
+
+
+def _write(
+    records: Iterable[LogRecord],
+    out: TextIO,
+    render: Callable[[LogRecord, bool], Iterator[str]],
+    colour: bool = False,
+) -> int:
+    # one write per batch of lines: per-line writes would cost more than parsing them
     written = 0
     buffer: list[str] = []
     for record in records:
-        label = _label(record)
-        code = _COLOURS.get(record.level) if colour else None
-        for line in record.lines:
-            if code:
-                buffer.append(f"\x1b[{code}m{label}{line}\x1b[0m\n")
-            else:
-                buffer.append(label + line + "\n")
+        buffer.extend(render(record, colour))
         written += 1
         if len(buffer) >= _BATCH:
             out.write("".join(buffer))
@@ -38,21 +48,16 @@ def write_text(records: Iterable[LogRecord], out: TextIO, *, colour: bool = Fals
     out.write("".join(buffer))
     out.flush()
     return written
+
+
+def write_text(records: Iterable[LogRecord], out: TextIO, *, colour: bool = False) -> int:
+    """Every line of every record, labelled ``HOST SERVICE``; coloured by level."""
+    return _write(records, out, _text_lines, colour)
 
 
 def write_json(records: Iterable[LogRecord], out: TextIO) -> int:
     """One JSON object per record (JSON lines)."""
-    written = 0
-    buffer: list[str] = []
-    for record in records:
-        buffer.append(json.dumps(record.as_dict(), ensure_ascii=False) + "\n")
-        written += 1
-        if len(buffer) >= _BATCH:
-            out.write("".join(buffer))
-            buffer.clear()
-    out.write("".join(buffer))
-    out.flush()
-    return written
+    return _write(records, out, _json_lines)
 
 
 def _clock(ts: float) -> str:
