@@ -7,8 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import startup, sweep
+from bench import startup, sweep, templates
 
 if __name__ == "__main__":
     startup.main()
     sweep.main()
+    templates.main([])

@@ -374,16 +374,24 @@ def build(records: Iterable[LogRecord], site: Path) -> LabelledSet:
 def grouping_accuracy(truth: list[str], predicted: list[str]) -> float:
     """Grouping accuracy as in the loghub/Drain papers: a message counts as right when
     its predicted group holds exactly the messages of its true group."""
+    return exact_groups(truth, predicted)[0]
+
+
+def exact_groups(truth: list[str], predicted: list[str]) -> tuple[float, int, int]:
+    """(grouping accuracy, format strings whose messages form exactly one predicted
+    group, format strings)."""
     if not truth:
-        return 0.0
+        return 0.0, 0, 0
     true_groups: dict[str, set[int]] = {}
     pred_groups: dict[str, set[int]] = {}
     for i, (t, p) in enumerate(zip(truth, predicted, strict=True)):
         true_groups.setdefault(t, set()).add(i)
         pred_groups.setdefault(p, set()).add(i)
     right = 0
+    groups = 0
     for members in true_groups.values():
         some = next(iter(members))
         if pred_groups[predicted[some]] == members:
             right += len(members)
-    return right / len(truth)
+            groups += 1
+    return right / len(truth), groups, len(true_groups)

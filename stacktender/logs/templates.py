@@ -61,9 +61,10 @@ _KINDS: list[tuple[str, str]] = [
         rf"(?<![0-9a-fA-F])(?:{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}"
         rf"|{_HEX}{{32}})(?![\w])",
     ),
-    ("URL", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+"),
+    ("URL", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+(?<![.,;:)])"),
     ("MAC", rf"(?<![\w:])(?:{_HEX}{{2}}[:-]){{5}}{_HEX}{{2}}(?![\w:])"),
-    ("PATH", r"(?<![\w.:/~\-])(?:~|\.{1,2})?/[^\s\"'<>(),;\[\]{}]*"),
+    # a path, query string included, without the punctuation of the sentence after it
+    ("PATH", r"(?<![\w.:/~\-])(?:~|\.{1,2})?/[^\s\"'<>\[\]{}]*(?<![.,;:)])"),
     ("HEX", rf"(?<![\w\-])(?:0[xX]{_HEX}+|(?=[a-fA-F]*\d){_HEX}{{8,}})(?![\w\-])"),
     ("NUM", r"(?<![\w.])[-+]?\d+(?:[.,:]\d+)*(?:[eE][-+]?\d+)?(?:[a-zA-Z%µ]{1,3})?(?!\w|\.\w)"),
     # a word with a digit in it: a host, flavor or server name, a version

@@ -42,7 +42,10 @@ DATA = Path(__file__).parent / "data" / "templates"
             '<IP> "GET <PATH>" status',
         ),
         ('"GET /" status', '"GET <PATH>" status'),
+        ('"GET /traits?name=in:HW_CPU_X86_AVX,COMPUTE_NODE" 200', '"GET <PATH>" <NUM>'),
+        ("in /etc/nova/nova.conf, and (/var/log/nova).", "in <PATH>, and (<PATH>)."),
         ("see http://127.0.0.1:25005/v3/volumes?x=1 now", "see <URL> now"),
+        ("at http://127.0.0.1:25005/v3.", "at <URL>."),
         ("rabbit://guest:guest@127.0.0.1:5672/", "<URL>"),
         # hex strings and ids
         ("message ID 538aa2a4b5 and 0x7f3a9c", "message ID <HEX> and <HEX>"),
