@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lines", type=int, default=MIN_LINES)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    site = next((args.cloud / "venv" / "lib").glob("python3*/site-packages"))
+    site = next((args.cloud / "venv" / "lib").glob("python3*/site-packages"), None)
+    if site is None or not (args.cloud / "logs").is_dir():
+        raise SystemExit(f"no testcloud in {args.cloud}: run `stacktender testcloud up` first")
     started = time.perf_counter()
     records = list(testcloud_records(args.cloud / "logs"))
     labelled = build(records, site)
