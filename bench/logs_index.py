@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         queries: dict[str, tuple[Callable[[], list[LogRecord]], Callable[[], list[LogRecord]]]]
         level_window = LogFilter(min_level="ERROR", since=start, until=start + 600)
         service_regex = LogFilter(services=("nova-*",), regex=r"Took \d+\.\d+ seconds to spawn")
+        fragment = LogFilter(regex="alid host")
+        no_literal = LogFilter(regex=r"[A-Z]{5}\d{3}")
         queries = {
             "trace_request_id": (
                 lambda: index.trace_records(picked["request_id"]),
@@ -237,6 +239,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "service_regex": (
                 lambda: list(index.query(service_regex)),
                 lambda: list(MergedLogs(sources(), service_regex)),
+            ),
+            # part of a word: FTS5 cannot use "alid", SQLite's instr() narrows in C
+            "grep_word_fragment": (
+                lambda: list(index.query(fragment)),
+                lambda: list(MergedLogs(sources(), fragment)),
+            ),
+            # the worst case: no literal text at all, Python's re reads every row
+            "grep_no_literal": (
+                lambda: list(index.query(no_literal)),
+                lambda: list(MergedLogs(sources(), no_literal)),
             ),
         }
         results: dict[str, Any] = {}

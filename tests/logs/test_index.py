@@ -21,7 +21,13 @@ from hypothesis import strategies as st
 from stacktender.errors import ConfigError, StoreError
 from stacktender.logs import index as index_module
 from stacktender.logs.filters import LogFilter, parse_time
-from stacktender.logs.index import SCHEMA_VERSION, LogIndex, default_index_path, fts_query
+from stacktender.logs.index import (
+    SCHEMA_VERSION,
+    LogIndex,
+    default_index_path,
+    fts_query,
+    longest_literal,
+)
 from stacktender.logs.merge import MergedLogs
 from stacktender.logs.record import LogRecord
 from stacktender.logs.sources import LogSource, discover
@@ -258,6 +264,22 @@ def test_fts_query_uses_only_words_the_match_must_contain(pattern: str, query: s
     assert fts_query(pattern) == query
 
 
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        ("status: 5\\d\\d", "status: 5"),
+        ("(?i)status: 5", None),
+        ("(?i:status): 500 x", ": 500 x"),
+        ("ab", None),
+        ("(?:Took )+\\d+ seconds|x", None),
+        ("(?:Took )+\\d+ seconds", " seconds"),
+        ("a(bcd)?e", None),
+    ],
+)
+def test_longest_literal_is_one_every_match_contains(pattern: str, literal: str | None) -> None:
+    assert longest_literal(re.compile(pattern)) == literal
+
+
 WORDS = st.text(alphabet="abcXYZ019 .:-_[]/éß", min_size=1, max_size=12)
 
 
@@ -274,6 +296,8 @@ def test_fts_query_never_misses_a_text_the_regex_matches(words: list[str], data:
     else:
         pattern = re.escape(literal)
     assert re.search(pattern, text)
+    literal = longest_literal(re.compile(pattern))
+    assert literal is None or literal in text
     query = fts_query(pattern)
     if query is None:
         return
