@@ -1,18 +1,23 @@
 """Merge the records of many sources into one stream ordered by time.
 
-Each source is parsed lazily and filtered before the k-way merge, so memory holds
-one pending record per source plus a small reordering window: processes that
-share one log file can write lines a few milliseconds out of order.
+Each source is parsed lazily, a batch of records at a time, put in order within a
+small window (processes that share one log file write lines a few milliseconds out
+of order), filtered, and then merged with the others. Memory holds about one
+batch per source, whatever the size of the input.
+
+Per-record Python work is what bounds the throughput, so every step works on
+lists and leaves the per-record part to C: ``list.sort`` (which merges runs that
+are already sorted in linear time) and ``bisect``.
 """
 
 from __future__ import annotations
 
-import heapq
-from bisect import bisect_right
+import gc
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from itertools import islice
+from itertools import chain, islice
 from operator import attrgetter
 
 from stacktender.logs.filters import LogFilter
@@ -21,57 +26,89 @@ from stacktender.logs.sources import LogSource
 
 REORDER_WINDOW = 64
 _BY_TIME = attrgetter("ts")
+_CHUNK = 1024
 
 
 def reordered(records: Iterable[LogRecord], window: int = REORDER_WINDOW) -> Iterator[LogRecord]:
     """Sort records that are out of order by at most ``window`` positions; stable."""
-    heap: list[tuple[float, int, LogRecord]] = []
-    push, pushpop, pop = heapq.heappush, heapq.heappushpop, heapq.heappop
-    for seq, record in enumerate(records):
-        item = (record.ts, seq, record)
-        if len(heap) < window:
-            push(heap, item)
+    return chain.from_iterable(_reordered(_chunks(records, _CHUNK), window))
+
+
+def _reordered(batches: Iterable[list[LogRecord]], window: int) -> Iterator[list[LogRecord]]:
+    """reordered() on lists: sort each list with the last ``window`` records of the
+    one before it, and hold its own last ``window`` back for the next.
+
+    A record released here has ``window`` held ones after it in time that all came
+    before any record still unread; so a record displaced by at most ``window``
+    positions can never belong before a released one.
+    """
+    held: list[LogRecord] = []
+    for batch in batches:
+        if held:
+            batch = held + batch
+        batch.sort(key=_BY_TIME)  # stable: ties keep their input order
+        if len(batch) > window:
+            held = batch[len(batch) - window :] if window else []
+            del batch[len(batch) - window :]
+            yield batch
         else:
-            yield pushpop(heap, item)[2]
-    while heap:
-        yield pop(heap)[2]
+            held = batch
+    if held:
+        yield held
 
 
-def merge(streams: Sequence[Iterable[LogRecord]], chunk: int = 4096) -> Iterator[LogRecord]:
-    """k-way merge of time-ordered streams.
+def merge(streams: Sequence[Iterable[LogRecord]], chunk: int = _CHUNK) -> Iterator[LogRecord]:
+    """k-way merge of time-ordered streams; ties keep the order of ``streams``."""
+    if len(streams) == 1:
+        return iter(streams[0])
+    return chain.from_iterable(_merged([_chunks(s, chunk) for s in streams]))
 
-    Works on chunks rather than single records: each round takes the next chunk of
-    every stream that has run dry, emits everything up to the earliest "last time"
-    among the pending chunks (no stream can still produce anything earlier) in one
-    C-level stable sort, and keeps the rest. Per-record Python work is what bounds
-    merge throughput, and this leaves almost none. Ties keep the order of ``streams``.
+
+def _merged(streams: Sequence[Iterator[list[LogRecord]]]) -> Iterator[list[LogRecord]]:
+    """merge() on lists of records.
+
+    Each round takes the next list of every stream that has run dry and emits, in one
+    stable sort, everything no stream can still precede: records before the
+    watermark W (the earliest "last time" among the pending lists), and records at W
+    from the streams up to the first one whose pending list ends at W. That stream
+    then runs dry, so every round makes progress, and ties come out in stream order.
     """
     if len(streams) == 1:
         yield from streams[0]
         return
-    iterators = [iter(s) for s in streams]
-    pending: list[list[LogRecord]] = [[] for _ in iterators]
-    live = list(range(len(iterators)))
+    pending: list[list[LogRecord]] = [[] for _ in streams]
+    live = list(range(len(streams)))
     while live:
         for index in live:
-            if not pending[index]:
-                pending[index] = list(islice(iterators[index], chunk))
+            while not pending[index]:
+                batch = next(streams[index], None)
+                if batch is None:
+                    break
+                pending[index] = batch
         live = [i for i in live if pending[i]]
         if not live:
             return
-        watermark = min(pending[i][-1].ts for i in live)
+        lasts = [pending[i][-1].ts for i in live]
+        watermark = min(lasts)
+        first = live[lasts.index(watermark)]
         ready: list[LogRecord] = []
         for index in live:
             records = pending[index]
-            if records[-1].ts <= watermark:
-                ready.extend(records)
+            if index == first:
+                ready += records
                 pending[index] = []
-            else:
-                cut = bisect_right(records, watermark, key=_BY_TIME)
-                ready.extend(records[:cut])
+                continue
+            cut = (bisect_right if index < first else bisect_left)(records, watermark, key=_BY_TIME)
+            if cut:
+                ready += records[:cut]
                 pending[index] = records[cut:]
         ready.sort(key=_BY_TIME)
-        yield from ready
+        yield ready
+
+
+def _chunks(records: Iterable[LogRecord], size: int) -> Iterator[list[LogRecord]]:
+    iterator = iter(records)
+    return iter(lambda: list(islice(iterator, size)), [])
 
 
 @dataclass
@@ -84,19 +121,23 @@ class MergedLogs:
     skews: Mapping[str, float] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[LogRecord]:
-        streams = []
+        return chain.from_iterable(self.batches())
+
+    def batches(self) -> Iterator[list[LogRecord]]:
+        """The merged records in lists (cheaper to consume than one at a time)."""
         keep = None if self.log_filter.empty else self.log_filter
+        streams = []
         for source in self.sources:
             if not self.log_filter.wants_source(source.host, source.service):
                 continue
-            records: Iterable[LogRecord] = source.records(
-                tz=self.tz, skew=self.skews.get(source.host, 0.0)
+            batches = _reordered(
+                source.record_batches(tz=self.tz, skew=self.skews.get(source.host, 0.0)),
+                REORDER_WINDOW,
             )
-            records = reordered(records)
             if keep is not None:
-                records = filter(keep, records)
-            streams.append(records)
-        return merge(streams)
+                batches = (list(filter(keep, batch)) for batch in batches)
+            streams.append(batches)
+        return _quiet_gc(_merged(streams))
 
     @property
     def stats(self) -> ParseStats:
@@ -104,3 +145,29 @@ class MergedLogs:
         for source in self.sources:
             total.add(source.stats)
         return total
+
+
+_merging = 0  # merges running in this process; the collector is tuned while any is
+
+
+def _quiet_gc(batches: Iterator[list[LogRecord]]) -> Iterator[list[LogRecord]]:
+    """Yield from ``batches`` with the cyclic garbage collector run less often.
+
+    A merge allocates several container objects per line (record, its lists) and
+    creates no reference cycles; with the default threshold the collector would
+    walk the young generation every few hundred lines, about a fifth of the work.
+    """
+    global _merging
+    if _merging == 0:
+        _merging_saved[:] = gc.get_threshold()
+        gc.set_threshold(max(_merging_saved[0], 100_000), *_merging_saved[1:])
+    _merging += 1
+    try:
+        yield from batches
+    finally:
+        _merging -= 1
+        if _merging == 0:
+            gc.set_threshold(*_merging_saved)
+
+
+_merging_saved: list[int] = list(gc.get_threshold())

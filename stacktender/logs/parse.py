@@ -5,118 +5,207 @@ Understood: the context and default text formats (``[req-... user project ...]``
 traceback lines oslo.log writes with ``logging_exception_prefix`` (grouped into the
 record they belong to), oslo.log's JSON formatter, and syslog or journald prefixes
 before any of these. Lines without a prefix after a record are its continuation
-(multi-line messages, raw tracebacks); other lines are kept as unparsed records.
+(the rest of a multi-line message, or a raw traceback from its ``Traceback`` line
+on); other lines are kept as unparsed records. Every line is counted in ParseStats
+exactly once: as the head of a record, a continuation, or unparsed.
+
+Speed: a line in oslo.log's default layout is recognised by one ``str.split`` and
+dictionary look-ups in caches that only the full regex path fills (a time stamp's
+second, the fraction, pid, level and logger it has already validated), so the
+regex, the date arithmetic and the context split run once per distinct value, not
+once per line. Anything the caches do not vouch for takes the regex path.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
+from itertools import islice
 from typing import Any
 
 from stacktender.logs.record import LogRecord, ParseStats
 
-# "2026-11-25 16:00:00.123 1234 INFO nova.compute.manager [ctx] [instance: U] message",
-# the context being "[-]", "[req-R user project ...]", "[None req-R ...]" or
-# "[req-G req-R ...]" (G: global request id). One regex, because per-line Python work
-# is what limits the throughput of every logs command.
-_OSLO = re.compile(
-    r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)? +"
-    r"(\d+) +([A-Z]+) +(\S+) ?"
-    r"(?:(\[-\]|\[(?:(None|req-[^\s\]]+) )?(req-[^\s\]]+)"
-    r"(?: ([^\s\]]+))?(?: ([^\s\]]+))?[^\]]*\]) ?)?"
-    r"(?:\[instance: ([^\]\s]+)\] ?)?(.*)",
-    re.DOTALL,
+# "2026-11-25 16:00:00.123 1234 INFO nova.compute.manager " and its variants: "T" for
+# the space, "," for the dot, a UTC offset, several spaces. The message follows.
+_HEAD = re.compile(
+    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)? +"
+    r"(\d+) +([A-Z]+) +(\S+) ?",
+    re.ASCII,
 )
-_OSLO_PREFIX = re.compile(
-    r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?(Z|[+-]\d\d:?\d\d)? +"
-    r"(\d+) +([A-Z]+) +(\S+) ?(.*)",
-    re.DOTALL,
-)
-# The same without a time stamp, after a syslog prefix that carries the time.
-_OSLO_NO_TIME = re.compile(
-    r"(?:(\d+) )?(TRACE|DEBUG|INFO|AUDIT|WARNING|ERROR|CRITICAL) (\S+) ?(.*)"
-)
+# A syslog ("Nov 25 16:00:00 host prog[pid]: ") or journald short-iso / rsyslog
+# RFC 3339 ("2026-11-25T16:00:00+0000 host prog[pid]: ") prefix.
 _SYSLOG = re.compile(
-    r"([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    r" (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)",
-    re.DOTALL,
+    r"(?:([A-Z][a-z]{2}) ([ \d]\d) |(\d{4}-\d\d-\d\d)T)(\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?"
+    r"(Z|[+-]\d\d:?\d\d)? (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?",
+    re.ASCII,
 )
-_INSTANCE = "[instance: "
-_SCALE = [10**n for n in range(10)]
+# What oslo.log writes after a syslog prefix when its format has no time stamp
+# (devstack's journald set-up): "[pid ]LEVEL logger message".
+_NO_TIME = re.compile(
+    r"(?:(\d+) )?(TRACE|DEBUG|INFO|AUDIT|WARNING|ERROR|CRITICAL) (\S+) ?", re.ASCII
+)
 _MONTHS = {
     m: i
     for i, m in enumerate(
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
+_TRACEBACK = "Traceback (most recent call last)"
+_INSTANCE = "[instance: "
+_NO_CONTEXT: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None)
+# what _oslo_head and _syslog return for a line that only looks like theirs
+_NOT_HEAD = LogRecord(0.0, "", "", parsed=False)
+_NOBODY = frozenset(("", "-", "None"))
+_UNSEEN: tuple[str | None, str | None, str | None, str | None] = ("", "", "", "")
+# ":MM:SS" -> seconds into the hour; a look-up that also validates
+_IN_HOUR = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
+# ".123" -> 0.123: oslo.log writes milliseconds; other fractions are cached as seen
+_MILLISECONDS = {"": 0.0, **{f".{n:03d}": float(f".{n:03d}") for n in range(1000)}}
+_CACHE_LIMIT = 4096  # per cache and parser: memory stays constant whatever the input
+_BATCH = 1024
+_ORPHANS = 4096
+# The earliest and latest times a record may carry (datetime's range, with a margin).
+_TS_MIN, _TS_MAX = -62135596800.0 + 86400, 253402300799.0 - 86400
+
+Context = tuple[str | None, str | None, str | None, str | None]
 
 
 class _Clock:
-    """Turns text times into epoch seconds; caches per second because lines of one
-    second share their prefix and datetime arithmetic dominates parsing otherwise."""
+    """Turns text times into epoch seconds (UTC, with the source's skew added).
 
-    __slots__ = ("_cache", "skew", "tz")
+    Caches the start of each hour, so that one datetime computation serves every
+    line of that hour; an hour in which the zone's offset changes (a DST switch)
+    is computed second by second instead.
+    """
+
+    __slots__ = ("_hours", "skew", "tz")
 
     def __init__(self, tz: tzinfo | None, skew: float) -> None:
         self.tz = tz
         self.skew = skew
-        self._cache: dict[str, float] = {}
+        self._hours: dict[str, float | None] = {}
 
-    def seconds(self, text: str, offset: str | None = None) -> float:
-        key = text if offset is None else text + offset
-        base = self._cache.get(key)
-        if base is None:
-            moment = datetime.fromisoformat(text.replace(" ", "T") + (offset or ""))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=self.tz) if self.tz else moment.astimezone()
-            base = moment.timestamp() + self.skew
-            if len(self._cache) > 4096:
-                self._cache.clear()
-            self._cache[key] = base
+    def seconds(self, date: str, clock: str, offset: str | None = None) -> float | None:
+        """``2026-11-25``, ``16:00:00`` and an optional UTC offset -> epoch seconds,
+        or None when it is no valid time."""
+        in_hour = _IN_HOUR.get(clock[2:])
+        if in_hour is None:
+            return None
+        base = self.hour(date, clock[:2], offset)
+        if base is not None:
+            return base + in_hour
+        # the offset changes within this hour, or the date is invalid
+        moment = self._moment(date, clock, offset)
+        return None if moment is None else moment.timestamp() + self.skew
+
+    def hour(self, date: str, hour: str, offset: str | None) -> float | None:
+        """The start of an hour in epoch seconds; None if that is no valid hour or
+        the zone's offset changes within it."""
+        key = f"{date} {hour}{offset or ''}"
+        if key in self._hours:
+            return self._hours[key]
+        if len(self._hours) >= _CACHE_LIMIT:
+            self._hours.clear()
+        base = None
+        start = self._moment(date, f"{hour}:00:00", offset)
+        end = self._moment(date, f"{hour}:59:59", offset)
+        if start is not None and end is not None and end.timestamp() - start.timestamp() == 3599:
+            base = start.timestamp() + self.skew
+        self._hours[key] = base
         return base
 
+    def _moment(self, date: str, clock: str, offset: str | None) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(f"{date}T{clock}{offset or ''}")
+        except ValueError:
+            return None
+        if moment.tzinfo is None and self.tz is not None:
+            moment = moment.replace(tzinfo=self.tz)
+        return moment  # still naive: timestamp() reads it in this machine's zone
 
-def _fraction(digits: str | None) -> float:
-    return int(digits) / 10 ** len(digits) if digits else 0.0
+
+def _context(bracket: str) -> Context | None:
+    """The request context a ``[...]`` at the start of a message holds, if any.
+
+    ``[-]``; ``[req-R user project domain ...]`` (older oslo.log);
+    ``[None req-R ...]`` or ``[req-G req-R ...]`` (G: the global request id). The
+    fields are joined by single spaces, as oslo.log's format strings join them.
+    """
+    inner = bracket[1:-1]
+    if inner == "-":
+        return _NO_CONTEXT
+    tokens = inner.split(" ")
+    global_id = None
+    if tokens[0] in ("None", ""):
+        tokens = tokens[1:]
+    elif len(tokens) > 1 and tokens[0].startswith("req-") and tokens[1].startswith("req-"):
+        global_id = tokens[0]
+        tokens = tokens[1:]
+    if not tokens or not tokens[0].startswith("req-"):
+        return None
+    user, project = _identity(tokens[1:])
+    return (global_id, tokens[0], user, project)
 
 
-def _context(rest: str, record: LogRecord) -> str:
-    """Fill request ids, user, project and instance from the bracketed prefix of
-    ``rest`` and return the message after it."""
-    if rest.startswith("[") and not rest.startswith(_INSTANCE):
-        end = rest.find("]")
-        if end > 0:
-            inner = rest[1:end].split()
-            rest = rest[end + 2 :] if rest[end + 1 : end + 2] == " " else rest[end + 1 :]
-            if inner and inner != ["-"]:
-                if len(inner) > 1 and (inner[0] == "None" or inner[1].startswith("req-")):
-                    if inner[0] != "None":
-                        record.global_request_id = inner[0]
-                    inner = inner[1:]
-                if inner[0].startswith("req-"):
-                    record.request_id = inner[0]
-                    if len(inner) > 1 and inner[1] not in ("-", "None"):
-                        record.user = inner[1]
-                    if len(inner) > 2 and inner[2] not in ("-", "None"):
-                        record.project = inner[2]
-    if rest.startswith(_INSTANCE):
-        end = rest.find("]")
-        if end > 0:
-            record.instance = rest[len(_INSTANCE) : end]
-            rest = rest[end + 2 :]
-    return rest
+def _identity(tokens: list[str]) -> tuple[str | None, str | None]:
+    """(user, project) from the words of oslo.log's user_identity
+    (``user project domain system_scope user_domain project_domain``)."""
+    user = tokens[0] if tokens and tokens[0] not in _NOBODY else None
+    project = tokens[1] if len(tokens) > 1 and tokens[1] not in _NOBODY else None
+    return user, project
+
+
+def _after(message: str, end: int) -> str:
+    """The message after a bracket ending at ``end`` and the one space after it."""
+    return message[end + 2 :] if message[end + 1 : end + 2] == " " else message[end + 1 :]
+
+
+def _same_origin(a: Sequence[str] | None, b: Sequence[str]) -> bool:
+    """Whether two lines share time stamp, pid and logger: a traceback line written
+    with logging_exception_prefix repeats those of its record. Keys of the default
+    layout are the line's split (date, time, pid, level, logger, rest); others are
+    4-tuples."""
+    if a is None or len(a) != len(b):
+        return False
+    if len(b) == 6:
+        return a[1] == b[1] and a[2] == b[2] and a[4] == b[4] and a[0] == b[0]
+    return a == b
+
+
+def _instance(message: str) -> tuple[str | None, str]:
+    """``[instance: UUID] rest`` -> (UUID, rest); anything else -> (None, message)."""
+    end = message.find("]")
+    uuid = message[11:end]
+    if end <= 11 or " " in uuid or "\t" in uuid:
+        return None, message
+    return uuid, _after(message, end)
+
+
+class _Validated:
+    """Text values the regex path has validated, and what they mean. They depend on
+    the text only, so all parsers share them: one copy stays in the CPU cache while
+    a merge switches between many sources."""
+
+    def __init__(self) -> None:
+        self.fracs: dict[str, float] = {}
+        self.pids: dict[str, int] = {}
+        self.levels: dict[str, str] = {}
+        self.loggers: set[str] = set()
+        self.contexts: dict[str, Context | None] = {}
+        self.identities: dict[str, tuple[str | None, str | None]] = {}
+
+
+_SHARED = _Validated()
 
 
 class LineParser:
     """Parses the lines of one source (a file, a stream) in order.
 
-    Feed lines with :meth:`feed`; finished records come out of it and of
-    :meth:`close`. A record is finished when the next record starts, because
-    continuation and traceback lines follow their head line.
+    Feed lines with :meth:`feed` (or lists of them with :meth:`feed_many`); finished
+    records come out of these and of :meth:`close`. A record is finished when the
+    next record starts, because continuation and traceback lines follow their head.
     """
 
     def __init__(
@@ -137,151 +226,389 @@ class LineParser:
         self.stats = stats if stats is not None else ParseStats()
         self._clock = _Clock(tz, skew)
         self._current: LogRecord | None = None
-        # (time text, pid, logger) of the current record: traceback lines repeat them
-        self._key: tuple[str, str | None, int, str] | None = None
+        # what traceback lines of the current record repeat: (date, time, pid, logger)
+        # for the default layout, another 4-tuple for others, None if nothing repeats
+        self._key: Sequence[str] | None = None
+        self._more: list[str] = []  # message lines of the current record after its head
         self._last_ts = 0.0
+        # Caches the regex path fills and the fast path trusts (see the module doc).
+        self._fast_hours: dict[str, float] = {}
+        self._fracs = _SHARED.fracs
+        self._pids = _SHARED.pids
+        self._levels = _SHARED.levels
+        self._loggers = _SHARED.loggers
+        self._contexts = _SHARED.contexts
+        self._identities = _SHARED.identities
 
     def feed(self, line: str, lineno: int = 0) -> LogRecord | None:
         """Take one line (without its newline); return a record it completed, if any."""
-        stats = self.stats
-        stats.lines += 1
-        match = _OSLO.match(line)
-        if match is not None:
-            (stamp, frac, offset, pid_text, level, logger, context, global_id, request_id,
-             user, project, instance, message) = match.groups()  # fmt: skip
-            pid = int(pid_text)
-            key = (stamp, frac, pid, logger)
-            current = self._current
-            if current is not None and context is None and level == "ERROR" and self._key == key:
-                current.lines.append(line)
-                current.traceback.append(message)
-                stats.continuation += 1
-                return None
-            ts = self._clock.seconds(stamp, offset)
-            if frac:
-                ts += int(frac) / _SCALE[len(frac)]
-            record = LogRecord(
-                ts, self.host, self.service, level, logger, pid, request_id,
-                None if global_id == "None" else global_id,
-                None if user == "-" or user == "None" else user,
-                None if project == "-" or project == "None" else project,
-                instance, message, [line], [], self.source, lineno, True, "oslo",
-            )  # fmt: skip
-            return self._start(record, key)
-        first = line[:1]
-        if first == "{":
-            record_or_none = self._json(line, lineno)
-            if record_or_none is not None:
-                return self._start(record_or_none, None)
-        elif first.isalpha() or first.isdigit():
-            record_or_none = self._syslog(line, lineno)
-            if record_or_none is not None:
-                return self._start(record_or_none, None)
-        current = self._current
-        if current is not None and current.parsed and "\x00" not in line and "\ufffd" not in line:
-            current.lines.append(line)
-            if line.startswith(("Traceback", "  ")) or current.traceback:
-                current.traceback.append(line)
-            else:
-                current.message += "\n" + line
-            stats.continuation += 1
-            return None
-        stats.unparsed += 1
-        record = LogRecord(
-            self._last_ts, self.host, self.service, message=line, lines=[line],
-            source=self.source, lineno=lineno, parsed=False,
-        )  # fmt: skip
-        return self._start(record, None)
+        done = self.feed_many((line,), lineno)
+        return done[0] if done else None
 
     def close(self) -> LogRecord | None:
         """Return the last record, if one is pending."""
         record, self._current = self._current, None
+        if record is not None:
+            self._last_ts = record.ts
+        if record is not None and self._more:
+            record.message = "\n".join([record.message, *self._more])
+            self._more.clear()
+        self._key = None
         return record
 
-    def _start(
-        self, record: LogRecord, key: tuple[str, str | None, int, str] | None
-    ) -> LogRecord | None:
+    def feed_many(self, lines: Sequence[str], lineno: int = 1) -> list[LogRecord]:
+        """Take consecutive lines, the first being number ``lineno``; return the
+        records they completed, in order."""
+        # Everything the loop touches is a local: attribute look-ups per line would
+        # cost as much as the parsing itself.
+        done: list[LogRecord] = []
+        finish = done.append
+        stats = self.stats
+        stats.lines += len(lines)
+        hours, in_hour = self._fast_hours.get, _IN_HOUR.get
+        # shared, read-only tables first: one copy stays in the CPU cache for all sources
+        milliseconds = _MILLISECONDS.get
+        fracs, pids, levels = self._fracs.get, self._pids.get, self._levels.get
+        loggers, contexts = self._loggers, self._contexts
+        identities_cache = self._identities
+        identities = identities_cache.get
+        host, service, source = self.host, self.service, self.source
+        more = self._more
+        current, key = self._current, self._key
+        heads = continued = 0
+        for number, line in enumerate(lines, lineno):
+            base = hours(line[:13])
+            if base is not None:
+                parts = line.split(" ", 5)
+                second = in_hour(line[13:19])
+                if len(parts) == 6 and second is not None:
+                    frac = milliseconds(parts[1][8:])
+                    if frac is None:
+                        frac = fracs(parts[1][8:])
+                    pid = pids(parts[2])
+                    level = levels(parts[3])
+                    logger = parts[4]
+                    if (
+                        frac is not None
+                        and pid is not None
+                        and level is not None
+                        and logger in loggers
+                    ):
+                        message = parts[5]
+                        context: Context | None = None
+                        if message[:1] == "[":
+                            # "[None req-R user project ...]" and "[req-G req-R ...]" by
+                            # their fixed offsets (request ids are "req-" and a UUID),
+                            # the identity that follows from a cache; others below
+                            gid: str | None
+                            if message[:10] == "[None req-" and message[46:47] == " ":
+                                gid, rid, at = None, message[6:46], 47
+                            elif message[:5] == "[req-" and message[41:46] == " req-":
+                                gid, rid, at = message[1:41], message[42:82], 83
+                                if message[82:83] != " " or " " in gid or "]" in gid:
+                                    at = 0
+                            else:
+                                gid, rid, at = None, "", 0
+                            end = message.find("]", at)
+                            if at and end > 0 and " " not in rid and "]" not in rid:
+                                ident = message[at:end]
+                                who = identities(ident)
+                                if who is None:
+                                    who = _identity(ident.split(" "))
+                                    if len(identities_cache) >= _CACHE_LIMIT:
+                                        identities_cache.clear()
+                                    identities_cache[ident] = who
+                                context = (gid, rid, who[0], who[1])
+                                message = _after(message, end)
+                            elif message[:4] == "[-] ":
+                                context, message = _NO_CONTEXT, message[4:]
+                            elif message[:11] != _INSTANCE:
+                                end = message.find("]")
+                                if end > 0:
+                                    bracket = message[: end + 1]
+                                    context = contexts.get(bracket, _UNSEEN)
+                                    if context is _UNSEEN:
+                                        context = _context(bracket)
+                                        if len(contexts) >= _CACHE_LIMIT:
+                                            contexts.clear()
+                                        contexts[bracket] = context
+                                    if context is not None:
+                                        message = _after(message, end)
+                        instance = None
+                        if message[:11] == _INSTANCE:
+                            instance, message = _instance(message)
+                        if (
+                            context is None
+                            and level == "ERROR"
+                            and key is not None
+                            and len(key) == 6
+                            and parts[1] == key[1]
+                            and parts[2] == key[2]
+                            and logger == key[4]
+                            and parts[0] == key[0]
+                            and current is not None
+                        ):
+                            # a traceback line written with logging_exception_prefix
+                            current.lines.append(line)
+                            if message:
+                                current.traceback.append(message)
+                            continued += 1
+                            continue
+                        if current is not None:
+                            if more:
+                                current.message = "\n".join([current.message, *more])
+                                more.clear()
+                            finish(current)
+                        if context is None:
+                            context = _NO_CONTEXT
+                        current = LogRecord(
+                            base + second + frac, host, service, level, logger, pid, context[1],
+                            context[0], context[2], context[3], instance, message, [line], [],
+                            source, number, True, "oslo",
+                        )  # fmt: skip
+                        key = parts
+                        heads += 1
+                        continue
+            # anything else: the regex path, with the state in attributes
+            self._current, self._key = current, key
+            finished = self._slow(line, number)
+            if finished is not None:
+                finish(finished)
+            current, key = self._current, self._key
+        self._current, self._key = current, key
+        stats.records += heads
+        stats.continuation += continued
+        return done
+
+    # -- the regex path ---------------------------------------------------------------
+
+    def _slow(self, line: str, lineno: int) -> LogRecord | None:
+        first = line[:1]
+        if "0" <= first <= "9":
+            match = _HEAD.match(line)
+            if match is not None:
+                done = self._oslo_head(match, line, lineno)
+                if done is not _NOT_HEAD:
+                    return done
+            match = _SYSLOG.match(line)
+            if match is not None:
+                done = self._syslog(match, line, lineno)
+                if done is not _NOT_HEAD:
+                    return done
+        elif first == "{" and line.rstrip()[-1:] == "}":
+            record = self._json(line, lineno, self.host)
+            if record is not None:
+                return self._start(record, None)
+        elif "A" <= first <= "Z":
+            match = _SYSLOG.match(line)
+            if match is not None:
+                done = self._syslog(match, line, lineno)
+                if done is not _NOT_HEAD:
+                    return done
+        return self._continuation(line, lineno)
+
+    def _oslo_head(self, match: re.Match[str], line: str, lineno: int) -> LogRecord | None:
+        """A line that _HEAD matched; _NOT_HEAD if its time is no valid time."""
+        date, clock, frac, offset, pid_text, level, logger = match.groups()
+        base = self._clock.seconds(date, clock, offset)
+        if base is None:
+            return _NOT_HEAD
+        fraction = float("." + frac) if frac else 0.0
+        pid = int(pid_text)
+        parts = line.split(" ", 5)
+        stamp = f"{clock}.{frac}" if frac else clock
+        default = (
+            line[10] == " "
+            and offset is None
+            and len(parts) == 6
+            and parts[1] == stamp
+            and parts[2] == pid_text
+            and parts[3] == level
+            and parts[4] == logger
+        )
+        key: Sequence[str]
+        if default:
+            # vouch for these values: the next lines with them take the fast path
+            hour = self._clock.hour(date, clock[:2], None)
+            if hour is not None:
+                self._remember(line[:13], hour, parts[1][8:], fraction, pid_text, level, logger)
+            key = parts
+        else:
+            key = (match.group(0)[: match.end(5)], pid_text, logger, "")
+        return self._oslo(
+            key, base + fraction, pid, level, logger, line[match.end() :], line, lineno,
+            self.host, self.service, "oslo",
+        )  # fmt: skip
+
+    def _remember(
+        self, hour_text: str, hour: float, frac_text: str, frac: float, pid_text: str,
+        level: str, logger: str,
+    ) -> None:  # fmt: skip
+        for cache in (self._fast_hours, self._pids, self._levels, self._contexts):
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+        if len(self._loggers) >= _CACHE_LIMIT:
+            self._loggers.clear()
+        self._fast_hours[hour_text] = hour
+        if frac_text not in _MILLISECONDS:
+            if len(self._fracs) >= _CACHE_LIMIT:
+                self._fracs.clear()
+            self._fracs[frac_text] = frac
+        self._pids[pid_text] = int(pid_text)
+        self._levels[level] = level
+        self._loggers.add(logger)
+
+    def _oslo(
+        self, key: Sequence[str], ts: float, pid: int | None, level: str, logger: str,
+        message: str, line: str, lineno: int, host: str, service: str, fmt: str,
+    ) -> LogRecord | None:  # fmt: skip
+        """The same as the fast path of feed_many, for what the regex path found."""
+        context = None
+        if message[:1] == "[" and message[:11] != _INSTANCE:
+            end = message.find("]")
+            if end > 0:
+                context = _context(message[: end + 1])
+                if context is not None:
+                    message = _after(message, end)
+        instance = None
+        if message[:11] == _INSTANCE:
+            instance, message = _instance(message)
+        current = self._current
+        if (
+            context is None
+            and level == "ERROR"
+            and current is not None
+            and _same_origin(self._key, key)
+        ):
+            current.lines.append(line)
+            if message:
+                current.traceback.append(message)
+            self.stats.continuation += 1
+            return None
+        if context is None:
+            context = _NO_CONTEXT
+        record = LogRecord(
+            ts, host, service, level, logger, pid, context[1], context[0], context[2],
+            context[3], instance, message, [line], [], self.source, lineno, True, fmt,
+        )  # fmt: skip
+        return self._start(record, key)
+
+    def _start(self, record: LogRecord, key: Sequence[str] | None) -> LogRecord | None:
         finished = self._current
+        if finished is not None and self._more:
+            finished.message = "\n".join([finished.message, *self._more])
+            self._more.clear()
         self._current = record
         self._key = key
-        self._last_ts = record.ts
         if record.parsed:
             self.stats.records += 1
         return finished
 
-    def _json(self, line: str, lineno: int) -> LogRecord | None:
+    def _continuation(self, line: str, lineno: int) -> LogRecord | None:
+        current = self._current
+        if current is not None and current.parsed and "\x00" not in line and "\ufffd" not in line:
+            current.lines.append(line)
+            if current.traceback or line.startswith(_TRACEBACK):
+                current.traceback.append(line)
+            else:
+                self._more.append(line)
+            self.stats.continuation += 1
+            return None
+        self.stats.unparsed += 1
+        ts = current.ts if current is not None else self._last_ts
+        record = LogRecord(
+            ts, self.host, self.service, message=line, lines=[line], source=self.source,
+            lineno=lineno, parsed=False,
+        )  # fmt: skip
+        return self._start(record, None)
+
+    def _json(self, line: str, lineno: int, host: str) -> LogRecord | None:
         try:
             data = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or "created" not in data or "levelname" not in data:
             return None
         try:
             ts = float(data["created"]) + self._clock.skew
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
-        context = data.get("context") or {}
-        extra = data.get("extra") or {}
-        record = LogRecord(
+        if not _TS_MIN < ts < _TS_MAX:  # also rejects NaN, which would break sorting
+            return None
+        context = data.get("context")
+        context = context if isinstance(context, dict) else {}
+        extra = data.get("extra")
+        extra = extra if isinstance(extra, dict) else {}
+        traceback = data.get("traceback") or []
+        if isinstance(traceback, str):  # oslo.log >= 4.x joins the lines itself
+            traceback = traceback.split("\n")
+        elif not isinstance(traceback, list):
+            traceback = [str(traceback)]
+        return LogRecord(
             ts,
-            self.host if self.host != "localhost" else str(data.get("hostname") or self.host),
+            host if host != "localhost" else str(data.get("hostname") or host),
             self.service,
             str(data.get("levelname") or ""),
             str(data.get("name") or ""),
             _int(data.get("process")),
             request_id=_str(context.get("request_id")),
             global_request_id=_str(context.get("global_request_id")),
-            user=_str(context.get("user_name") or context.get("user")),
-            project=_str(context.get("project_name") or context.get("project")),
-            instance=_instance(extra, context),
+            # ids, as the text format's user_identity writes them; names if no ids
+            user=_str(context.get("user") or context.get("user_id") or context.get("user_name")),
+            project=_str(
+                context.get("project_id") or context.get("project") or context.get("project_name")
+            ),
+            instance=_json_instance(extra, context),
             message=str(data.get("message") or ""),
             lines=[line],
-            traceback=[str(t) for t in data.get("traceback") or []],
+            traceback=[str(t) for t in traceback],
             source=self.source,
             lineno=lineno,
             fmt="json",
         )
-        return record
 
-    def _syslog(self, line: str, lineno: int) -> LogRecord | None:
-        match = _SYSLOG.match(line)
-        if match is None:
-            return None
-        stamp, host, program, pid_text, rest = match.groups()
-        inner = _OSLO_PREFIX.match(rest)
-        record = LogRecord(
-            0.0, host, program, source=self.source, lineno=lineno, fmt="syslog", lines=[line],
-            pid=int(pid_text) if pid_text else None,
-        )  # fmt: skip
+    def _syslog(self, match: re.Match[str], line: str, lineno: int) -> LogRecord | None:
+        """A syslog or journald line; _NOT_HEAD if its time is no valid time."""
+        month, day, date, clock, frac, offset, host, program, pid_text = match.groups()
+        if month is not None:
+            number = _MONTHS.get(month)
+            if number is None:
+                return _NOT_HEAD
+            date = f"{self.year:04d}-{number:02d}-{int(day):02d}"
+        base = self._clock.seconds(date, clock, offset)
+        if base is None:
+            return _NOT_HEAD
+        ts = base + (float("." + frac) if frac else 0.0)
+        rest = line[match.end() :]
+        inner = _HEAD.match(rest)
         if inner is not None:
-            istamp, frac, offset, pid, level, logger, text = inner.groups()
-            record.ts = self._clock.seconds(istamp, offset) + _fraction(frac)
-            record.pid, record.level, record.logger = int(pid), level, logger
-            record.message = _context(text, record)
-            return record
-        record.ts = self._syslog_time(stamp)
-        bare = _OSLO_NO_TIME.match(rest)
+            idate, iclock, ifrac, ioffset, ipid, level, logger = inner.groups()
+            ibase = self._clock.seconds(idate, iclock, ioffset)
+            if ibase is not None:
+                key = (f"{host} {program}", inner.group(0)[: inner.end(5)], logger, "")
+                return self._oslo(
+                    key, ibase + (float("." + ifrac) if ifrac else 0.0), int(ipid), level,
+                    logger, rest[inner.end() :], line, lineno, host, program, "syslog",
+                )  # fmt: skip
+        pid = int(pid_text) if pid_text else None
+        if rest[:1] == "{":
+            record = self._json(rest, lineno, host)
+            if record is not None:
+                record.ts, record.service, record.fmt, record.lines = ts, program, "syslog", [line]
+                return self._start(record, None)
+        bare = _NO_TIME.match(rest)
         if bare is not None:
-            pid, level, logger, text = bare.groups()
-            record.pid = int(pid) if pid else record.pid
-            record.level, record.logger = level, logger
-            record.message = _context(text, record)
-        else:
-            record.message = rest
-        return record
-
-    def _syslog_time(self, stamp: str) -> float:
-        if stamp[0].isdigit():
-            date, _, clock = stamp.partition("T")
-            offset = re.search(r"(Z|[+-]\d\d:?\d\d)$", clock)
-            zone = offset.group(1) if offset else None
-            clock = clock[: offset.start()] if offset else clock
-            whole, _, frac = clock.partition(".")
-            return self._clock.seconds(f"{date} {whole}", zone) + _fraction(frac)
-        month, day, clock = stamp.split()
-        whole, _, frac = clock.partition(".")
-        text = f"{self.year:04d}-{_MONTHS[month]:02d}-{int(day):02d} {whole}"
-        return self._clock.seconds(text) + _fraction(frac)
+            bpid, level, logger = bare.groups()
+            key = (f"{host} {program} {pid_text}", match.group(0), logger, "")
+            return self._oslo(
+                key, ts, int(bpid) if bpid else pid, level, logger, rest[bare.end() :], line,
+                lineno, host, program, "syslog",
+            )  # fmt: skip
+        record = LogRecord(
+            ts, host, program, pid=pid, message=rest, lines=[line], source=self.source,
+            lineno=lineno, fmt="syslog",
+        )  # fmt: skip
+        return self._start(record, None)
 
 
 def _str(value: Any) -> str | None:
@@ -291,18 +618,86 @@ def _str(value: Any) -> str | None:
 def _int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def _instance(extra: dict[str, Any], context: dict[str, Any]) -> str | None:
+def _json_instance(extra: dict[str, Any], context: dict[str, Any]) -> str | None:
     for holder in (extra, context):
         value = holder.get("instance") or holder.get("instance_uuid")
-        if isinstance(value, dict):
-            value = value.get("uuid")
+        if isinstance(value, dict):  # a serialized Instance object
+            data = value.get("nova_object.data")
+            value = (data if isinstance(data, dict) else value).get("uuid")
         if value:
             return str(value)
     return None
+
+
+def parse_batches(
+    batches: Iterable[Sequence[str]],
+    *,
+    host: str,
+    service: str,
+    source: str = "",
+    tz: tzinfo | None = None,
+    skew: float = 0.0,
+    year: int | None = None,
+    stats: ParseStats | None = None,
+) -> Iterator[list[LogRecord]]:
+    """Parse lists of consecutive lines of one source into lists of records.
+
+    Unparsed lines at the very start of a source (the tail of a rotated-away
+    traceback, say) take the time of the first record that follows them, when it
+    comes within a few thousand lines, so that a merge shows them in place.
+    """
+    parser = LineParser(
+        host=host, service=service, source=source, tz=tz, skew=skew, year=year, stats=stats
+    )
+    lineno = 1
+    orphans: list[LogRecord] = []
+    dating = True  # still at the start of the source, holding unparsed records back
+    for lines in batches:
+        done = parser.feed_many(lines, lineno)
+        lineno += len(lines)
+        if dating:
+            done, dating = _date_orphans(orphans, done, parser._current)
+        if done:
+            yield done
+    last = parser.close()
+    tail = [last] if last is not None else []
+    if dating:  # no parsed record at all: the unparsed ones keep the time they have
+        tail, _ = _date_orphans(orphans, tail, None)
+        tail = tail or orphans
+    if tail:
+        yield tail
+
+
+def _date_orphans(
+    orphans: list[LogRecord], done: list[LogRecord], pending: LogRecord | None
+) -> tuple[list[LogRecord], bool]:
+    """Records to release now and whether to keep holding unparsed ones back.
+
+    Unparsed records at the start of a source wait in ``orphans`` until the first
+    parsed record (finished in ``done``, or still ``pending`` in the parser) gives
+    them its time; after 4096 of them they go out with the time they have.
+    """
+    first = next((r for r in done if r.parsed), None)
+    if first is None and pending is not None and pending.parsed:
+        first = pending
+    if first is None:
+        orphans.extend(done)
+        if len(orphans) > _ORPHANS:
+            released = orphans[:]
+            orphans.clear()
+            return released, False
+        return [], True
+    released = orphans + done
+    for record in released:
+        if record is first:
+            break
+        record.ts = first.ts
+    orphans.clear()
+    return released, False
 
 
 def parse_lines(
@@ -317,13 +712,10 @@ def parse_lines(
     stats: ParseStats | None = None,
 ) -> Iterator[LogRecord]:
     """Parse the lines of one source, in order, into records."""
-    parser = LineParser(
-        host=host, service=service, source=source, tz=tz, skew=skew, year=year, stats=stats
-    )
-    for lineno, line in enumerate(lines, 1):
-        done = parser.feed(line, lineno)
-        if done is not None:
-            yield done
-    last = parser.close()
-    if last is not None:
-        yield last
+    iterator = iter(lines)
+    batches = iter(lambda: list(islice(iterator, _BATCH)), [])
+    for batch in parse_batches(
+        batches, host=host, service=service, source=source, tz=tz, skew=skew, year=year,
+        stats=stats,
+    ):  # fmt: skip
+        yield from batch
