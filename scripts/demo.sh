@@ -74,8 +74,18 @@ say "sweep: every check, concurrently ($DEMO/stacktender.yaml)"
 export STACKTENDER_CONFIG=$DEMO/stacktender.yaml
 $ST sweep --record -c name -c status -c summary
 
+say "logs: a boot, a failed boot, a resize and a delete; then the failed boot traced"
+SCENARIO=$($ST testcloud scenario)
+echo "$SCENARIO"
+FAILED=$(echo "$SCENARIO" | awk '/^failed_boot/ {print $2}')
+LOGS=$STATE/logs
+$ST logs trace "$FAILED" "$LOGS" | cut -c1-160
+
 say "try next"
 cat <<TXT
+  $ST logs errors $LOGS                   # tracebacks grouped by exception and frame
+  $ST logs merge $LOGS --since 10m -l WARNING
+  $ST logs templates $LOGS -n 15
   export STACKTENDER_CONFIG=$DEMO/stacktender.yaml
   openstack --os-cloud testcloud-admin server list --all-projects
   $ST check openstack-nova-services              # a Nagios/Icinga plugin: exit code = status
