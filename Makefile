@@ -38,6 +38,7 @@ unit: venv
 	$(VENV)/bin/pytest -m "not integration and not testcloud" $(PYTEST_ARGS)
 
 bench: venv services
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[bench]'
 	$(PY) bench/run.py
 
 demo: venv services
