@@ -106,6 +106,25 @@ def _merged(streams: Sequence[Iterator[list[LogRecord]]]) -> Iterator[list[LogRe
         yield ready
 
 
+def _unless_mixed(
+    batches: Iterator[list[LogRecord]], source: LogSource
+) -> Iterator[list[LogRecord]]:
+    """The records of a source the filter rules out by its host and service, if its
+    first records show that it holds other hosts' or services' records too (a syslog
+    or journal file does: each record names its own); else nothing, unread."""
+    first = next(batches, None)
+    if first is None:
+        return
+    own = (source.host, source.service)
+    if all((r.host, r.service) == own for r in first):
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # the file now, not when the generator is collected
+        return
+    yield first
+    yield from batches
+
+
 def _chunks(records: Iterable[LogRecord], size: int) -> Iterator[list[LogRecord]]:
     iterator = iter(records)
     return iter(lambda: list(islice(iterator, size)), [])
@@ -128,12 +147,10 @@ class MergedLogs:
         keep = None if self.log_filter.empty else self.log_filter
         streams = []
         for source in self.sources:
+            batches = source.record_batches(tz=self.tz, skew=self.skews.get(source.host, 0.0))
             if not self.log_filter.wants_source(source.host, source.service):
-                continue
-            batches = _reordered(
-                source.record_batches(tz=self.tz, skew=self.skews.get(source.host, 0.0)),
-                REORDER_WINDOW,
-            )
+                batches = _unless_mixed(batches, source)
+            batches = _reordered(batches, REORDER_WINDOW)
             if keep is not None:
                 batches = (list(filter(keep, batch)) for batch in batches)
             streams.append(batches)
