@@ -41,6 +41,7 @@ from stacktender.logs.ship.base import ShipError
 
 __all__ = [
     "HEAD_BYTES",
+    "PREFIX_BYTES",
     "TAIL_BYTES",
     "Checkpoint",
     "CheckpointStore",
@@ -52,6 +53,8 @@ HEAD_BYTES = 1024
 """At most this many bytes of the first line make up a file's head digest."""
 TAIL_BYTES = 1024
 """At most this many bytes before the offset make up the tail digest."""
+PREFIX_BYTES = 4096
+"""At most this many first bytes make up the prefix digest."""
 FORMAT_VERSION = 1
 
 
@@ -83,6 +86,13 @@ class Checkpoint:
     tail_len: int = 0
     path: str = ""
     """The name the file had when last seen."""
+    origin: str = ""
+    """The live name (``nova-api.log``) the file was found under while its lines may
+    still be unshipped; a run over that name finishes it after a rotation."""
+    prefix: str = ""
+    prefix_len: int = 0
+    """Digest and length of the file's first bytes (up to PREFIX_BYTES) when first seen:
+    a copy must match them, and more than the head, to continue this file."""
     compressed: bool = False
     done: bool = False
     """A compressed file delivered to its end: it is never read again."""
@@ -148,6 +158,10 @@ class CheckpointStore:
     def named(self, path: str) -> list[Checkpoint]:
         """Checkpoints whose file was last seen under this name."""
         return [cp for cp in self._entries.values() if cp.path == path]
+
+    def rotated_from(self, origin: str) -> list[Checkpoint]:
+        """Checkpoints of files that were live under this name and may hold more."""
+        return [cp for cp in self._entries.values() if cp.origin == origin and not cp.done]
 
     def put(self, checkpoint: Checkpoint) -> None:
         self._entries[checkpoint.key] = checkpoint

@@ -82,11 +82,7 @@ class LogFile:
 
     def head(self) -> str | None:
         """Digest of the first line (at most HEAD_BYTES of it); None while incomplete."""
-        if self._opener is None:
-            data = os.pread(self.raw.fileno(), HEAD_BYTES, 0)
-        else:
-            with self._decompressed() as stream:
-                data = stream.read(HEAD_BYTES)
+        data = self.prefix(HEAD_BYTES)
         newline = data.find(b"\n")
         if newline >= 0:
             return digest(data[: newline + 1])
@@ -94,6 +90,13 @@ class LogFile:
             # a long first line, or a compressed file whose only line lacks a newline
             return digest(data)
         return None
+
+    def prefix(self, size: int) -> bytes:
+        """The first ``size`` bytes of the (decompressed) content, fewer if it is shorter."""
+        if self._opener is None:
+            return os.pread(self.raw.fileno(), size, 0)
+        with self._decompressed() as stream:
+            return stream.read(size)
 
     def resume(self, offset: int, tail: str, tail_len: int) -> bool:
         """Go to ``offset`` if the bytes before it still digest to ``tail``; else to 0."""

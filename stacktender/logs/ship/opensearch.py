@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +47,7 @@ __all__ = [
 DEFAULT_PREFIX = "stacktender-logs"
 TEMPLATE_FILE = "data/opensearch/index-template.json"
 NDJSON = "application/x-ndjson"
+_PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 def index_template(
@@ -61,33 +65,66 @@ def index_template(
 
 def index_name(prefix: str, ts: float) -> str:
     """``<prefix>-YYYY.MM.DD`` for the UTC day of ``ts``."""
-    return f"{prefix}-{datetime.fromtimestamp(ts, UTC):%Y.%m.%d}"
+    return f"{prefix}-{_day(int(ts // 86400))}"
+
+
+@lru_cache(maxsize=64)
+def _day(day: int) -> str:
+    return f"{datetime.fromtimestamp(day * 86400, UTC):%Y.%m.%d}"
+
+
+@lru_cache(maxsize=4096)
+def _second(whole: int) -> str:
+    return f"{datetime.fromtimestamp(whole, UTC):%Y-%m-%dT%H:%M:%S}"
+
+
+def _iso(ts: float) -> str:
+    """``LogRecord.as_dict()``'s time text (microseconds, ``Z``), without a datetime
+    per record: datetime arithmetic would cost more than the rest of the document."""
+    frac, whole = math.modf(ts)
+    micro = round(frac * 1e6)  # the rounding datetime.fromtimestamp applies
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    elif micro < 0:
+        whole, micro = whole - 1, micro + 1_000_000
+    return f"{_second(int(whole))}.{micro:06d}Z"
+
+
+_FIELDS = ("host", "service", "level", "logger", "pid", "request_id", "global_request_id",
+           "user", "project", "instance", "message")  # fmt: skip
 
 
 def document(item: ShipRecord) -> dict[str, Any]:
     """The JSON document of one record (fields of the index template; no nulls)."""
-    data = item.record.as_dict()
-    doc: dict[str, Any] = {"@timestamp": data.pop("time")}
-    traceback = data.pop("traceback")
-    fmt = item.record.fmt
-    for key, value in data.items():
+    record = item.record
+    doc: dict[str, Any] = {"@timestamp": _iso(record.ts)}
+    for key in _FIELDS:
+        value = getattr(record, key)
         if value is not None and value != "":
             doc[key] = value
-    if traceback:
-        doc["traceback"] = "\n".join(traceback)
-    if fmt:
-        doc["format"] = fmt
+    if record.traceback:
+        doc["traceback"] = "\n".join(record.traceback)
+    if record.source:
+        doc["source"] = record.source
+    doc["lineno"] = record.lineno
+    doc["parsed"] = record.parsed
+    if record.fmt:
+        doc["format"] = record.fmt
     doc["offset"] = item.offset
     return doc
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def bulk_body(items: Sequence[ShipRecord], prefix: str = DEFAULT_PREFIX) -> bytes:
     """NDJSON bulk request: an ``index`` action line and a document line per record."""
     lines: list[str] = []
+    add = lines.append
     for item in items:
-        action = {"index": {"_index": index_name(prefix, item.record.ts), "_id": item.id}}
-        lines.append(json.dumps(action, separators=(",", ":")))
-        lines.append(json.dumps(document(item), separators=(",", ":"), ensure_ascii=False))
+        # prefix (checked) and id (hex) need no JSON escaping
+        add(f'{{"index":{{"_index":"{index_name(prefix, item.record.ts)}","_id":"{item.id}"}}}}')
+        add(_encode(document(item)))
     # the bulk API requires the final newline
     return ("\n".join(lines) + "\n").encode()
 
@@ -124,8 +161,10 @@ class OpenSearchDestination:
         compress: bool = False,
         name: str | None = None,
     ) -> None:
-        if not index_prefix or index_prefix != index_prefix.lower() or "*" in index_prefix:
-            raise ShipError(f"bad index prefix {index_prefix!r}: lower case, no wildcards")
+        if not _PREFIX.match(index_prefix):
+            raise ShipError(
+                f"bad index prefix {index_prefix!r}: lower-case letters, digits, '.', '_', '-'"
+            )
         self.http = HttpTarget(
             url,
             username=username,

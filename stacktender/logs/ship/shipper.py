@@ -22,6 +22,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,7 @@ from stacktender.logs.ship.base import (
     ShipRecord,
 )
 from stacktender.logs.ship.checkpoint import (
+    PREFIX_BYTES,
     Checkpoint,
     CheckpointStore,
     digest,
@@ -58,6 +60,7 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_BATCH_BYTES = 1 << 20
 FORGET_AFTER = 30 * 86400.0
 MAX_PAUSE = 60.0
+READ_CHUNK = 512  # lines parsed at a time
 
 
 @dataclass(slots=True)
@@ -73,7 +76,7 @@ class _Item:
 
 
 class _Open:
-    """A file being read: its LogFile, checkpoint, parser and the pending record's start."""
+    """A file being read: its LogFile, checkpoint, parser, and the lines still pending."""
 
     def __init__(
         self, log: LogFile, cp: Checkpoint, host: str, service: str, parser: LineParser,
@@ -86,7 +89,10 @@ class _Open:
         self.parser = parser
         self.report = report
         self.lineno = cp.lineno
-        self.pending: tuple[int, int] | None = None  # (lineno, offset) of the pending record
+        # (start, end, last bytes) of each line fed but not yet in a finished record,
+        # the first being line number mark_base
+        self.marks: list[tuple[int, int, bytes]] = []
+        self.mark_base = cp.lineno + 1
         # records without a time, waiting for the next one that has it
         self.untimed: list[tuple[LogRecord, int, int, int, bytes]] = []
         self.last_line = b""
@@ -236,9 +242,60 @@ class _Shipper:
     # -- one pass over the files ----------------------------------------------------------
 
     def once(self, sources: Sequence[Any]) -> None:
-        for source_path, host, service in self._files(sources):
+        files = self._files(sources)
+        self._register(files)
+        for source_path, host, service in files:
             self.visit(source_path, host, service, follow=False)
         self.deliver()
+
+    def _register(self, files: Sequence[tuple[str, str, str]]) -> None:
+        """Give every new live file its checkpoint before anything is sent.
+
+        If delivery fails early in a run, the files it did not reach are still known
+        to the next run, which then finds them beside their live name if they were
+        rotated in between.
+        """
+        added = False
+        for path, host, service in files:
+            if not _is_live_name(path):
+                continue
+            try:
+                log = LogFile(path)
+            except OSError:
+                continue
+            try:
+                if log.compressed:
+                    continue
+                head = log.head()
+                if head is None or self.store.get(log.dev, log.ino, head) is not None:
+                    continue
+                prefix = log.prefix(PREFIX_BYTES)
+                if any(
+                    self._continues(log, prefix, other)
+                    for other in self.store.same_content(head, host, service)
+                ):
+                    continue  # the visit continues it from the original's checkpoint
+                self.store.put(self._new_checkpoint(log, head, prefix, path, host, service))
+                added = True
+            except UNREADABLE:
+                continue
+            finally:
+                log.close()
+        if added:
+            self.store.save()
+
+    @staticmethod
+    def _new_checkpoint(
+        log: LogFile, head: str, prefix: bytes, path: str, host: str, service: str
+    ) -> Checkpoint:
+        cp = Checkpoint(
+            log.dev, log.ino, head, new_generation(), host, service,
+            compressed=log.compressed, prefix=digest(prefix), prefix_len=len(prefix),
+        )  # fmt: skip
+        if _is_live_name(path) and not log.compressed:
+            cp.origin = os.path.abspath(path)
+        cp.path, cp.seen = os.path.abspath(path), time.time()
+        return cp
 
     def _files(self, sources: Sequence[Any]) -> list[tuple[str, str, str]]:
         """Local files of the discovered sources, oldest first (Loki wants time order)."""
@@ -342,6 +399,9 @@ class _Shipper:
         if self._busy(log.identity):
             log.close()
             return None
+        if not log.compressed:
+            # the name may point to a new file while the old one holds unshipped lines
+            self._finish_rotated(path, host, service, log.identity)
         try:
             head = log.head()
         except UNREADABLE as exc:
@@ -376,8 +436,6 @@ class _Shipper:
             report.offset = cp.offset
             self.settled[path] = _stat_key(st)
             return None
-        if cp is None and not log.compressed:
-            self._finish_rotated(path, host, service, log.identity)
         try:
             if cp is not None:
                 if not log.resume(cp.offset, cp.tail, cp.tail_len):
@@ -391,15 +449,16 @@ class _Shipper:
                     cp.gen = new_generation()
                     self.store.save()
             else:
-                cp = Checkpoint(
-                    log.dev, log.ino, head, new_generation(), host, service,
-                    compressed=log.compressed,
-                )  # fmt: skip
+                prefix = log.prefix(PREFIX_BYTES)
+                cp = self._new_checkpoint(log, head, prefix, path, host, service)
                 for other in self.store.same_content(head, host, service):
-                    if other.offset and log.resume(other.offset, other.tail, other.tail_len):
+                    if self._continues(log, prefix, other):
                         cp.gen = other.gen or cp.gen  # its lines keep their ids
                         cp.offset, cp.lineno = other.offset, other.lineno
                         cp.tail, cp.tail_len = other.tail, other.tail_len
+                        # the copy now carries what is left: a run over the live name
+                        # looks for it, not for the original
+                        cp.origin, other.origin = other.origin or cp.origin, ""
                         report.events.append(
                             f"same content as {other.path or 'a shipped file'} "
                             f"(inode {other.ino}): continuing at offset {other.offset}"
@@ -408,7 +467,6 @@ class _Shipper:
                 self.store.put(cp)
                 # saved before any of it is sent: a replay after a crash must find
                 # the same generation to give its records the same ids
-                cp.path, cp.seen = os.path.abspath(path), time.time()
                 self.store.save()
         except UNREADABLE as exc:
             report.stats.errors.append(f"{path}: unreadable: {exc}")
@@ -428,23 +486,42 @@ class _Shipper:
         return _Open(log, cp, host, service, parser, report)
 
     def _finish_rotated(self, path: str, host: str, service: str, now: tuple[int, int]) -> None:
-        """Before a new file under ``path`` starts, ship the rest of the file it replaced."""
-        for old in self.store.named(os.path.abspath(path)):
-            if (old.dev, old.ino) == now or old.done:
+        """Before the file now named ``path`` is read, ship the rest of the files that
+        were live under that name before (found beside it by inode, or compressed)."""
+        found: list[tuple[float, str]] = []
+        for old in self.store.rotated_from(os.path.abspath(path)):
+            if (old.dev, old.ino) == now or self._busy((old.dev, old.ino)):
                 continue
             sibling = _find_rotated(path, old)
             if sibling is None:
                 self.report.file(path).events.append(
                     f"rotated: the previous file (inode {old.ino}, delivered to offset "
-                    f"{old.offset}) is not beside it any more; give its rotated name to ship "
-                    "the rest"
+                    f"{old.offset}) is gone from beside it"
                 )
-                old.path = ""  # reported once
+                old.origin = ""  # reported once
                 continue
-            if self._busy((old.dev, old.ino)):
+            try:
+                found.append((os.stat(sibling).st_mtime, sibling))
+            except OSError:
                 continue
+        for _, sibling in sorted(found):  # oldest first, as Loki wants
             self.report.file(path).events.append(f"rotated: finishing {sibling} first")
             self.visit(sibling, host, service, follow=False)
+
+    @staticmethod
+    def _continues(log: LogFile, prefix: bytes, other: Checkpoint) -> bool:
+        """Whether ``log`` is a copy of ``other``'s file: same first bytes (more than
+        the head line, or a delivered offset whose preceding bytes match too)."""
+        if other.prefix_len:
+            if len(prefix) < other.prefix_len:
+                return False
+            if digest(prefix[: other.prefix_len]) != other.prefix:
+                return False
+        if other.offset == 0:
+            # nothing delivered yet: only a prefix longer than the first line tells a
+            # copy from another file that starts with the same line
+            return 0 <= prefix.find(b"\n") < other.prefix_len - 1 and log.resume(0, "", 0)
+        return log.resume(other.offset, other.tail, other.tail_len)
 
     def _busy(self, identity: tuple[int, int]) -> bool:
         """Whether the file is read already in this pass or held open."""
@@ -456,12 +533,12 @@ class _Shipper:
 
     def _read(self, f: _Open, *, final: bool) -> bool:
         """Feed the file's new complete lines to its parser; False if it is damaged."""
-        report = f.report
-        stats = report.stats
-        parser = f.parser
+        stats = f.report.stats
+        texts: list[str] = []
+        marks = f.marks
+        ok = True
         try:
             for raw, start, end, tail in f.log.lines(final=final):
-                f.lineno += 1
                 if end - start > len(raw):
                     stats.oversized += 1
                 try:
@@ -469,26 +546,55 @@ class _Shipper:
                 except UnicodeDecodeError:
                     stats.decode_errors += 1
                     text = raw.decode(errors="replace")
-                done = parser.feed(text.rstrip("\r\n"), f.lineno)
-                if done is not None:
-                    self._enqueue(f, done, start, f.lineno - 1, f.last_line)
-                    f.pending = (f.lineno, start)
-                elif f.pending is None:
-                    f.pending = (f.lineno, start)
-                f.last_line = tail
-                f.read_to = end
-                f.last_data = time.monotonic()
+                texts.append(text.rstrip("\r\n"))
+                marks.append((start, end, tail))
+                if len(texts) >= READ_CHUNK:
+                    self._feed(f, texts)
+                    texts = []
         except UNREADABLE as exc:
             stats.errors.append(f"{f.log.path}: unreadable after offset {f.log.pos}: {exc}")
-            return False
-        return True
+            ok = False
+        if texts:
+            self._feed(f, texts)
+        return ok
+
+    def _feed(self, f: _Open, texts: list[str]) -> None:
+        """Parse lines whose marks (offsets, tails) are at the end of ``f.marks``."""
+        first = f.lineno + 1
+        f.lineno += len(texts)
+        _, f.read_to, f.last_line = f.marks[-1]
+        f.last_data = time.monotonic()
+        self._place(f, f.parser.feed_many(texts, first))
+
+    def _place(self, f: _Open, records: list[LogRecord]) -> None:
+        """Give finished records their byte ranges: each record holds the lines from
+        its ``lineno`` on, one per line fed, so the records tile the lines."""
+        marks = f.marks
+        base = f.mark_base
+        used = 0
+        for record in records:
+            if record.lineno != base + used:
+                raise ShipError(
+                    f"{f.log.path}: the parser returned line {record.lineno} where line "
+                    f"{base + used} was expected; refusing to checkpoint past lost lines"
+                )
+            start = marks[used][0]
+            used += len(record.lines)
+            _, end, tail = marks[used - 1]
+            self._enqueue(f, record, start, end, base + used - 1, tail)
+        del marks[:used]
+        f.mark_base = base + used
 
     def _close_pending(self, f: _Open) -> None:
         """The file is quiet or ends: its pending record is complete."""
         last = f.parser.close()
         if last is not None:
-            self._enqueue(f, last, f.read_to, f.lineno, f.last_line)
-        f.pending = None
+            self._place(f, [last])
+        if f.marks:
+            raise ShipError(
+                f"{f.log.path}: {len(f.marks)} line(s) from line {f.mark_base} are in no "
+                "record; refusing to checkpoint past lost lines"
+            )
         if f.untimed:
             try:
                 mtime = os.fstat(f.log.raw.fileno()).st_mtime
@@ -502,9 +608,9 @@ class _Shipper:
             self._append(_Item(f, None, f.read_to, f.lineno, f.last_line, done=True), 0)
         f.log.close()
 
-    def _enqueue(self, f: _Open, record: LogRecord, end: int, end_lineno: int, tail: bytes) -> None:
-        assert f.pending is not None and f.pending[0] == record.lineno, "parser lost a line"
-        start = f.pending[1]
+    def _enqueue(
+        self, f: _Open, record: LogRecord, start: int, end: int, end_lineno: int, tail: bytes
+    ) -> None:
         if record.ts <= 0:
             # Unparsed lines before the file's first time stamp have no time (0, 1970):
             # they would land in a 1970 index and be refused by Loki as too old. They
@@ -578,6 +684,7 @@ class _Shipper:
                 self._write_rejected(records, failed)
             self.report.batches += 1
         index = 0
+        furthest: dict[int, _Item] = {}
         for entry in batch:
             f = entry.file
             if entry.item is not None:
@@ -586,12 +693,14 @@ class _Shipper:
                 else:
                     f.report.sent += 1
                 index += 1
-            cp = f.cp
+            furthest[id(f)] = entry
+        for entry in furthest.values():
+            cp = entry.file.cp
             if entry.end >= cp.offset:
                 cp.offset, cp.lineno = entry.end, entry.end_lineno
                 cp.tail, cp.tail_len = digest(entry.tail), len(entry.tail)
             cp.done = cp.done or entry.done
-            f.report.offset = cp.offset
+            entry.file.report.offset = cp.offset
         self.batch = []
         self.batch_heads.clear()
         self.batch_records = self.batch_size_bytes = 0
@@ -660,7 +769,7 @@ class _Shipper:
                 self.visit(path, host, service, follow=True)
             now = time.monotonic()
             for f in self.open.values():
-                if f.pending is not None and (stopping or now - f.last_data >= flush_interval):
+                if f.marks and (stopping or now - f.last_data >= flush_interval):
                     self._close_pending(f)
             if self.batch and (stopping or now - self.batch_started >= flush_interval):
                 self.deliver()
@@ -678,6 +787,14 @@ class _Shipper:
         elif quiet or final:
             self._finish(f, done=False)
             self.draining.remove(f)
+
+
+_ROTATED_NAME = re.compile(r"\.\d+(\.(gz|bz2|xz))?$|\.(gz|bz2|xz)$|-\d{8}(\.(gz|bz2|xz))?$")
+
+
+def _is_live_name(path: str) -> bool:
+    """``nova-api.log``, not ``nova-api.log.1``, ``.2.gz`` or ``-20261125``."""
+    return not _ROTATED_NAME.search(os.path.basename(path))
 
 
 def _stat_key(st: os.stat_result) -> tuple[int, int, int, float]:

@@ -224,13 +224,16 @@ class Collector:
         self.fail_after = fail_after
         self.keep_partial = keep_partial
         self.received: list[ShipRecord] = []  # everything that arrived, replays included
+        self.unacknowledged = 0  # the last of them, kept by the failing call
         self.calls = 0
 
     def send(self, records: Any) -> None:
         self.calls += 1
         records = list(records)
         if self.fail_after is not None and len(self.received) + len(records) > self.fail_after:
-            self.received.extend(records[: self.keep_partial])
+            kept = records[: self.keep_partial]
+            self.received.extend(kept)
+            self.unacknowledged = len(kept)
             raise DeliveryError("simulated crash mid-batch", retryable=True)
         self.received.extend(records)
 

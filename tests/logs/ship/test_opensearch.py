@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ship_support import Answer, FakeOpenSearch, FakeServer, Request
 
 from stacktender.logs.record import LogRecord
@@ -55,6 +57,13 @@ def test_template_maps_ids_as_keywords_time_as_date_text_as_text() -> None:
     doc = document(_record(1, LATE, traceback=["Traceback", "  File x"], instance="i-1"))
     assert set(doc) <= set(properties)
     assert template["template"]["mappings"]["dynamic"] is False
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_document_time_is_the_records_own_time_text(ts: float) -> None:
+    # the fast formatting must agree with LogRecord.as_dict() to the microsecond
+    record = _record(1, ts)
+    assert document(record)["@timestamp"] == record.record.as_dict()["time"]
 
 
 def test_index_per_utc_day() -> None:

@@ -7,6 +7,7 @@ import fcntl
 import gzip
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ship_support import (
     Answer,
     Collector,
@@ -21,6 +24,7 @@ from ship_support import (
     FakeOpenSearch,
     FakeServer,
     numbers_of,
+    oslo_line,
     write_lines,
 )
 
@@ -32,6 +36,7 @@ from stacktender.logs.ship import (
     OpenSearchDestination,
     RejectedRecords,
     ShipError,
+    ShipRecord,
     ship,
 )
 
@@ -87,7 +92,7 @@ def test_crash_mid_batch_then_restart_delivers_every_line_once(
     with pytest.raises(DeliveryError) as caught:
         _ship(logs, crashing, tmp_path / "state", batch_size=16)
     assert caught.value.report is not None
-    acked = crashing.ids[: len(crashing.ids) - keep_partial]
+    acked = crashing.ids[: len(crashing.ids) - crashing.unacknowledged]
     restarted = Collector()
     report = _ship(logs, restarted, tmp_path / "state", batch_size=16)
     assert report.error is None
@@ -526,3 +531,104 @@ def test_testcloud_logs_reach_opensearch_and_loki_once_with_their_request_ids(
     traced = [v for v in fake_loki.entries() if len(v) == 3
               and v[2].get("global_request_id") == failed_boot]  # fmt: skip
     assert len(traced) == len(docs)
+
+
+# -- exactly once, whatever happens in between ------------------------------------------------
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(1, 30)),
+        st.tuples(st.just("partial"), st.just(0)),
+        st.tuples(st.just("rotate"), st.just(0)),
+        st.tuples(st.just("compress"), st.just(0)),
+        st.tuples(st.just("copytruncate"), st.just(0)),
+        st.tuples(st.just("ship"), st.integers(1, 12)),
+        st.tuples(st.just("crash"), st.integers(0, 40)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=_OPS, batch=st.integers(1, 9), live_only=st.booleans())
+def test_any_sequence_of_writes_rotations_and_crashes_delivers_each_record_once(
+    ops: list[tuple[str, int]], batch: int, live_only: bool
+) -> None:
+    """Ship the directory, or only the live file's name: then a rotated file is found
+    beside it, as long as a run saw it before it was rotated (copytruncate copies
+    are only found when the directory is shipped)."""
+    with tempfile.TemporaryDirectory() as folder:
+        logs = Path(folder, "logs")
+        logs.mkdir()
+        live = logs / "nova-api.log"
+        live.touch()
+        state = Path(folder, "state")
+        written = 0
+        half: str | None = None  # a record written up to the middle of its line
+        rotations = 0
+        acked: list[ShipRecord] = []
+        in_flight: dict[int, str] = {}  # number -> id, sent by a crashed batch
+
+        seen = False  # whether a run saw the live file with a complete first line
+
+        def run(dest: Collector, size: int) -> None:
+            nonlocal seen
+            seen = seen or b"\n" in live.read_bytes()
+            try:
+                _ship([live] if live_only else [logs], dest, state, batch_size=size)
+            except DeliveryError:
+                done = len(dest.received) - dest.unacknowledged
+                kept = dest.received[done:]
+                in_flight.update((int(r.record.message.split()[-1]), r.id) for r in kept)
+                acked.extend(dest.received[:done])
+            else:
+                acked.extend(dest.received)
+
+        def complete_half() -> None:
+            nonlocal half
+            if half is not None:
+                with open(live, "a") as out:
+                    out.write(half)
+                half = None
+
+        for op, arg in ops:
+            if op == "write":
+                complete_half()
+                write_lines(live, range(written, written + arg))
+                written += arg
+            elif op == "partial" and half is None:
+                line = oslo_line(written)
+                with open(live, "a") as out:
+                    out.write(line[:30])
+                half, written = line[30:], written + 1
+            elif op in ("rotate", "compress", "copytruncate"):
+                complete_half()
+                if live_only:
+                    if op == "copytruncate":
+                        continue
+                    if not seen:
+                        run(Collector(), batch)
+                seen = False
+                rotations += 1
+                rotated = logs / f"nova-api.log.{rotations}"
+                if op == "copytruncate":
+                    shutil.copyfile(live, rotated)
+                    os.truncate(live, 0)
+                else:
+                    live.rename(rotated)
+                    live.touch()
+                if op == "compress":
+                    Path(f"{rotated}.gz").write_bytes(gzip.compress(rotated.read_bytes()))
+                    rotated.unlink()
+            elif op == "ship":
+                run(Collector(), arg)
+            elif op == "crash":
+                run(Collector(fail_after=arg, keep_partial=arg % 3), batch)
+        complete_half()
+        run(Collector(), batch)
+
+        numbers = Counter(int(r.record.message.split()[-1]) for r in acked)
+        assert numbers == Counter(range(written)), "each record acknowledged exactly once"
+        by_number = {int(r.record.message.split()[-1]): r.id for r in acked}
+        for number, first_id in in_flight.items():
+            assert by_number[number] == first_id, "a replayed record keeps its id"
