@@ -22,7 +22,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,9 +47,16 @@ from stacktender.logs.ship.checkpoint import (
     digest,
     new_generation,
 )
+from stacktender.logs.ship.identity import (
+    continues,
+    find_rotated,
+    is_live_name,
+    new_checkpoint,
+    stat_key,
+)
 from stacktender.logs.ship.logfile import UNREADABLE, LogFile
 from stacktender.logs.ship.report import FileReport, ShipReport
-from stacktender.logs.sources import discover, service_from_name
+from stacktender.logs.sources import discover
 
 __all__ = ["ship"]
 
@@ -257,7 +263,7 @@ class _Shipper:
         """
         added = False
         for path, host, service in files:
-            if not _is_live_name(path):
+            if not is_live_name(path):
                 continue
             try:
                 log = LogFile(path)
@@ -271,11 +277,11 @@ class _Shipper:
                     continue
                 prefix = log.prefix(PREFIX_BYTES)
                 if any(
-                    self._continues(log, prefix, other)
+                    continues(log, prefix, other)
                     for other in self.store.same_content(head, host, service)
                 ):
                     continue  # the visit continues it from the original's checkpoint
-                self.store.put(self._new_checkpoint(log, head, prefix, path, host, service))
+                self.store.put(new_checkpoint(log, head, prefix, path, host, service))
                 added = True
             except UNREADABLE:
                 continue
@@ -283,19 +289,6 @@ class _Shipper:
                 log.close()
         if added:
             self.store.save()
-
-    @staticmethod
-    def _new_checkpoint(
-        log: LogFile, head: str, prefix: bytes, path: str, host: str, service: str
-    ) -> Checkpoint:
-        cp = Checkpoint(
-            log.dev, log.ino, head, new_generation(), host, service,
-            compressed=log.compressed, prefix=digest(prefix), prefix_len=len(prefix),
-        )  # fmt: skip
-        if _is_live_name(path) and not log.compressed:
-            cp.origin = os.path.abspath(path)
-        cp.path, cp.seen = os.path.abspath(path), time.time()
-        return cp
 
     def _files(self, sources: Sequence[Any]) -> list[tuple[str, str, str]]:
         """Local files of the discovered sources, oldest first (Loki wants time order)."""
@@ -386,7 +379,7 @@ class _Shipper:
             st = os.stat(path)
         except OSError:
             return None
-        if settled is not None and settled == _stat_key(st):
+        if settled is not None and settled == stat_key(st):
             return None
         report = self.report.file(path)
         report.host, report.service = host, service
@@ -394,7 +387,7 @@ class _Shipper:
             log = LogFile(path)
         except OSError as exc:
             report.stats.errors.append(f"{path}: {exc.strerror or exc}")
-            self.settled[path] = _stat_key(st)
+            self.settled[path] = stat_key(st)
             return None
         if self._busy(log.identity):
             log.close()
@@ -406,7 +399,7 @@ class _Shipper:
             head = log.head()
         except UNREADABLE as exc:
             report.stats.errors.append(f"{path}: unreadable: {exc}")
-            self.settled[path] = _stat_key(st)
+            self.settled[path] = stat_key(st)
             log.close()
             return None
         if head is None:
@@ -434,7 +427,7 @@ class _Shipper:
             cp.seen = time.time()
             report.status = report.status or "already shipped"
             report.offset = cp.offset
-            self.settled[path] = _stat_key(st)
+            self.settled[path] = stat_key(st)
             return None
         try:
             if cp is not None:
@@ -450,9 +443,9 @@ class _Shipper:
                     self.store.save()
             else:
                 prefix = log.prefix(PREFIX_BYTES)
-                cp = self._new_checkpoint(log, head, prefix, path, host, service)
+                cp = new_checkpoint(log, head, prefix, path, host, service)
                 for other in self.store.same_content(head, host, service):
-                    if self._continues(log, prefix, other):
+                    if continues(log, prefix, other):
                         cp.gen = other.gen or cp.gen  # its lines keep their ids
                         cp.offset, cp.lineno = other.offset, other.lineno
                         cp.tail, cp.tail_len = other.tail, other.tail_len
@@ -492,7 +485,7 @@ class _Shipper:
         for old in self.store.rotated_from(os.path.abspath(path)):
             if (old.dev, old.ino) == now or self._busy((old.dev, old.ino)):
                 continue
-            sibling = _find_rotated(path, old)
+            sibling = find_rotated(path, old)
             if sibling is None:
                 self.report.file(path).events.append(
                     f"rotated: the previous file (inode {old.ino}, delivered to offset "
@@ -507,21 +500,6 @@ class _Shipper:
         for _, sibling in sorted(found):  # oldest first, as Loki wants
             self.report.file(path).events.append(f"rotated: finishing {sibling} first")
             self.visit(sibling, host, service, follow=False)
-
-    @staticmethod
-    def _continues(log: LogFile, prefix: bytes, other: Checkpoint) -> bool:
-        """Whether ``log`` is a copy of ``other``'s file: same first bytes (more than
-        the head line, or a delivered offset whose preceding bytes match too)."""
-        if other.prefix_len:
-            if len(prefix) < other.prefix_len:
-                return False
-            if digest(prefix[: other.prefix_len]) != other.prefix:
-                return False
-        if other.offset == 0:
-            # nothing delivered yet: only a prefix longer than the first line tells a
-            # copy from another file that starts with the same line
-            return 0 <= prefix.find(b"\n") < other.prefix_len - 1 and log.resume(0, "", 0)
-        return log.resume(other.offset, other.tail, other.tail_len)
 
     def _busy(self, identity: tuple[int, int]) -> bool:
         """Whether the file is read already in this pass or held open."""
@@ -787,50 +765,3 @@ class _Shipper:
         elif quiet or final:
             self._finish(f, done=False)
             self.draining.remove(f)
-
-
-_ROTATED_NAME = re.compile(r"\.\d+(\.(gz|bz2|xz))?$|\.(gz|bz2|xz)$|-\d{8}(\.(gz|bz2|xz))?$")
-
-
-def _is_live_name(path: str) -> bool:
-    """``nova-api.log``, not ``nova-api.log.1``, ``.2.gz`` or ``-20261125``."""
-    return not _ROTATED_NAME.search(os.path.basename(path))
-
-
-def _stat_key(st: os.stat_result) -> tuple[int, int, int, float]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime)
-
-
-def _find_rotated(path: str, old: Checkpoint) -> str | None:
-    """The rotated name of the file ``old`` was taken on: same inode, or compressed copy."""
-    folder = os.path.dirname(path) or "."
-    base = os.path.basename(path)
-    service = service_from_name(base)
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return None
-    for entry in entries:
-        if entry.name == base or service_from_name(entry.name) != service:
-            continue
-        try:
-            st = entry.stat()
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) == (old.dev, old.ino):
-            return entry.path
-    for entry in entries:
-        if entry.name == base or service_from_name(entry.name) != service:
-            continue
-        try:
-            log = LogFile(entry.path)
-        except OSError:
-            continue
-        try:
-            if log.compressed and log.head() == old.head:
-                return entry.path
-        except UNREADABLE:
-            continue
-        finally:
-            log.close()
-    return None
