@@ -6,11 +6,12 @@ standard library, a point lookup by request id or instance is one B-tree search,
 FTS5 narrows ``--grep`` to the rows holding the pattern's words, the index is one
 file, and WAL lets a query run while ``logs index`` appends (docs/logs-index.md).
 
-Each record keeps its full text (the lines as written, for ``--grep`` and for
-printing), the fields the filters use (indexed), and enough to give back exactly
-the LogRecord the parser made. Strings with few distinct values (host, service,
-level, logger, user, project, format) are stored once in ``strings`` and referred to
-by number, which keeps the file at about 1.5-2x the size of the logs.
+A record is a narrow row in ``records`` (time, level, ids: what the B-tree indexes
+are built from) and a row in ``bodies`` (the lines as written, for ``--grep`` and
+printing, plus what else it takes to give back exactly the LogRecord the parser
+made). Strings with few distinct values (host, service, level, logger, user,
+project, format) are stored once in ``strings`` and referred to by number. The file
+is about 2.2 times the size of the logs, most of it the text itself.
 
 ``trace_records`` answers ``logs trace`` from the index with the same closure of ids
 as ``stacktender.logs.trace`` computes over files, in a few index lookups.
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import tzinfo
+from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 from re import _constants as sre_constants  # type: ignore[attr-defined]
@@ -294,6 +296,7 @@ class LogIndex:
                 "--rebuild PATH...`) or delete the file"
             )
         with self._errors("open"):
+            conn.create_function("regexp", 2, _regexp, deterministic=True)
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA temp_store = MEMORY")
@@ -698,15 +701,14 @@ class LogIndex:
     def count(self, log_filter: LogFilter | None = None) -> int:
         """How many records the filter keeps."""
         log_filter = log_filter or LogFilter()
-        if log_filter.regex or _untranslated(log_filter):
+        if _untranslated(log_filter):
             return sum(1 for _ in self.query(log_filter, order="none"))
         with self._errors("query"):
-            self._refresh_strings()
-            where = self._where(log_filter)
-            if where is None:
+            plan = self._plan(log_filter)
+            if plan is None:
                 return 0
-            conds, params = where
-            sql = "SELECT count(*) FROM records r" + _and(conds)
+            tables, conds, params = plan
+            sql = f"SELECT count(*) FROM {tables}{_and(conds)}"
             return int(self._conn.execute(sql, params).fetchone()[0])
 
     def trace_records(
@@ -776,39 +778,51 @@ class LogIndex:
                   "none": ""}  # fmt: skip
         if order not in orders:
             raise ConfigError(f"unknown order {order!r}: use one of {', '.join(orders)}")
+        python_check = _untranslated(log_filter)
         with self._errors("query"):
-            self._refresh_strings()
-            where = self._where(log_filter)
-            if where is None:
+            plan = self._plan(log_filter, extra, extra_params)
+            if plan is None:
                 return iter(())
-            conds, params = where
-            if extra is not None:
-                conds.append(extra)
-                params.extend(extra_params)
-            pattern = re.compile(log_filter.regex) if log_filter.regex else None
-            python_check = _untranslated(log_filter)
+            tables, conds, params = plan
             source_names = dict(self._conn.execute("SELECT id, name FROM sources").fetchall())
-            sql = f"SELECT {_COLUMNS} FROM {_FROM}"
-            words = fts_query(pattern.pattern) if pattern is not None and self.fts else None
-            if words is not None and not self._few(conds, params):
-                sql = (
-                    f"SELECT {_COLUMNS} FROM records_fts f JOIN records r ON r.id = f.rowid"
-                    " JOIN bodies b ON b.id = r.id"
-                )
-                conds.insert(0, "records_fts MATCH ?")
-                params.insert(0, words)
-            literal = longest_literal(pattern) if pattern is not None else None
-            if literal is not None:  # C-speed narrowing before Python's re sees a row
-                conds.append("instr(b.text, ?) > 0")
-                params.append(literal)
-            sql += _and(conds) + orders[order]
-            if limit is not None and pattern is None and not python_check:
+            sql = f"SELECT {_COLUMNS} FROM {tables}{_and(conds)}{orders[order]}"
+            if limit is not None and not python_check:
                 sql += f" LIMIT {int(limit)}"
             cursor = self._conn.execute(sql, params)
-        records = self._rows(cursor, source_names, pattern)
+        records = self._rows(cursor, source_names)
         if python_check:
             records = filter(log_filter, records)
         return records if limit is None else islice(records, limit)
+
+    def _plan(
+        self, log_filter: LogFilter, extra: str | None = None, extra_params: Sequence[object] = ()
+    ) -> tuple[str, list[str], list[object]] | None:
+        """FROM clause, conditions and parameters for a filter; None if nothing matches."""
+        self._refresh_strings()
+        where = self._where(log_filter)
+        if where is None:
+            return None
+        conds, params = where
+        if extra is not None:
+            conds.append(extra)
+            params.extend(extra_params)
+        tables = _FROM
+        if not log_filter.regex:
+            return tables, conds, params
+        pattern = re.compile(log_filter.regex)
+        words = fts_query(pattern.pattern) if self.fts else None
+        if words is not None and not self._few(conds, params):
+            tables = "records_fts f JOIN records r ON r.id = f.rowid JOIN bodies b ON b.id = r.id"
+            conds.insert(0, "records_fts MATCH ?")
+            params.insert(0, words)
+        literal = longest_literal(pattern)
+        if literal is not None:  # C-speed narrowing before Python's re sees a row
+            conds.append("instr(b.text, ?) > 0")
+            params.append(literal)
+        # re inside SQLite's scan: rows that do not match never become Python tuples
+        conds.append("b.text REGEXP ?")
+        params.append(pattern.pattern)
+        return tables, conds, params
 
     def _few(self, conds: list[str], params: list[object]) -> bool:
         """Whether the non-regex conditions already leave few rows (then skip FTS)."""
@@ -821,17 +835,13 @@ class LogIndex:
         self,
         cursor: sqlite3.Cursor,
         source_names: dict[int, str],
-        pattern: re.Pattern[str] | None,
     ) -> Iterator[LogRecord]:
         value: Callable[[int | None], Any] = self._values.__getitem__
-        search = pattern.search if pattern is not None else None
         loads = json.loads
         with self._errors("read records"):
             for (ts, host, service, level, logger, pid, request_id, global_id, user, project,
                  instance, text, offset, length, message, traceback, lines, source, lineno,
                  parsed, fmt) in cursor:  # fmt: skip
-                if search is not None and search(text) is None:
-                    continue
                 yield LogRecord(
                     ts, value(host), value(service), value(level), value(logger), pid,
                     request_id, global_id, value(user), value(project), instance,
@@ -941,6 +951,16 @@ class LogIndex:
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, text: str) -> bool:
+    """SQLite's ``text REGEXP pattern``: Python's re.search, as LogFilter applies it."""
+    return _compiled(pattern).search(text) is not None
 
 
 def _and(conds: Sequence[str]) -> str:
