@@ -13,6 +13,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from stacktender.checks.base import Check
+    from stacktender.logs.ship.base import DestinationKind
     from stacktender.render.base import Renderer
 
 PROJECT = "stacktender"
@@ -36,4 +37,10 @@ def stacktender_renderers() -> list[Renderer]:
 @hookspec
 def stacktender_cli_commands() -> list[Any]:
     """Return click commands or groups to add to the ``stacktender`` CLI."""
+    raise NotImplementedError
+
+
+@hookspec
+def stacktender_log_destinations() -> list[DestinationKind]:
+    """Return kinds of places ``logs ship --to KIND=URL`` can send records to."""
     raise NotImplementedError

@@ -459,6 +459,19 @@ SHIP_COLUMNS = ("path", "host", "service", "state", "sent", "failed", "skipped",
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--opensearch", metavar="URL", help="OpenSearch base URL (bulk API).")
 @click.option("--loki", metavar="URL", help="Loki base URL or push URL.")
+@click.option(
+    "--to",
+    "to",
+    metavar="KIND=URL",
+    help="Any destination a plugin offers ('plugins list' shows log_destination:KIND).",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A setting of the destination kind (repeatable).",
+)
 @click.option("--username", envvar="STACKTENDER_SHIP_USERNAME", help="Basic auth user.")
 @click.option(
     "--password",
@@ -468,7 +481,7 @@ SHIP_COLUMNS = ("path", "host", "service", "state", "sent", "failed", "skipped",
 @click.option("--token", envvar="STACKTENDER_SHIP_TOKEN", help="Bearer token (or env).")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="CA bundle.")
 @click.option("--insecure", is_flag=True, help="Do not verify the server's certificate.")
-@click.option("--tenant", help="Loki tenant (X-Scope-OrgID).")
+@click.option("--tenant", help="Loki tenant (X-Scope-OrgID); same as --set tenant=...")
 @click.option("--index-prefix", default="stacktender-logs", show_default=True,
               help="OpenSearch index prefix; one index per day.")  # fmt: skip
 @click.option(
@@ -489,6 +502,8 @@ def ship(
     paths: tuple[str, ...],
     opensearch: str | None,
     loki: str | None,
+    to: str | None,
+    settings: tuple[str, ...],
     username: str | None,
     password: str | None,
     token: str | None,
@@ -512,38 +527,53 @@ def ship(
       stacktender logs ship /var/log/nova --opensearch https://opensearch:9200 --username logs
       stacktender logs ship /var/log --loki http://loki:3100 --tenant ops --follow
       stacktender logs ship /var/log/nova --opensearch http://os:9200 -l INFO --since 1d
+      stacktender logs ship /var/log/nova --to loki=http://loki:3100 --set tenant=ops
     """
+    import contextlib
     import signal
     import threading
 
+    from stacktender.cli.common import get_app
     from stacktender.config import default_data_dir
-    from stacktender.logs.ship import LokiDestination, OpenSearchDestination
     from stacktender.logs.ship import ship as ship_logs
+    from stacktender.logs.ship.base import destination_kinds
     from stacktender.render.rows import render_rows
     from stacktender.secrets import mask_url
 
-    if bool(opensearch) == bool(loki):
-        raise CommandError("name one destination: --opensearch URL or --loki URL")
+    chosen = [(k, u) for k, u in (("opensearch", opensearch), ("loki", loki)) if u]
+    if to:
+        kind_name, _, target = to.partition("=")
+        if not target:
+            raise CommandError(f"bad --to {to!r}: use KIND=URL, e.g. loki=http://loki:3100")
+        chosen.append((kind_name, target))
+    if len(chosen) != 1:
+        raise CommandError("name one destination: --opensearch URL, --loki URL or --to KIND=URL")
+    kind_name, url = chosen[0]
+    kinds = destination_kinds(get_app(click.get_current_context()).pm)
+    if kind_name not in kinds:
+        raise CommandError(f"unknown destination {kind_name!r} (installed: {', '.join(kinds)})")
+    extra = {"tenant": tenant} if tenant else {}
+    if kind_name == "opensearch" and index_prefix != "stacktender-logs":
+        extra["index_prefix"] = index_prefix
+    for pair in settings:
+        key, _, value = pair.partition("=")
+        if not value:
+            raise CommandError(f"bad --set {pair!r}: use KEY=VALUE")
+        extra[key.replace("-", "_")] = value
     verify: bool | str = False if insecure else (ca_file or True)
-    auth: dict[str, Any] = {
-        "username": username,
-        "password": password,
-        "token": token,
-        "verify": verify,
-        "timeout": timeout,
-    }
-    destination: Any
-    if opensearch:
-        destination = OpenSearchDestination(opensearch, index_prefix=index_prefix, **auth)
-    else:
-        destination = LokiDestination(str(loki), tenant=tenant, **auth)
+    destination = kinds[kind_name].open(
+        url, settings=extra, username=username, password=password, token=token,
+        verify=verify, timeout=timeout,
+    )  # fmt: skip
     query = build_query({**options, "paths": paths})
     keep = None if query.log_filter.empty else query.log_filter
     stop = threading.Event()
     if follow:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with destination:
+        with contextlib.ExitStack() as held:
+            if hasattr(destination, "__enter__"):  # a plugin's destination may hold nothing
+                held.enter_context(destination)  # type: ignore[arg-type]
             report = ship_logs(
                 list(paths), destination, state_dir=state_dir or default_data_dir() / "ship",
                 host=query.hostname, by_host=query.by_host, follow=follow, stop=stop, keep=keep,

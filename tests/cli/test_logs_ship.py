@@ -124,5 +124,25 @@ def test_ship_needs_exactly_one_destination(cli_run: Any, tmp_path: Path) -> Non
     out = cli_run("logs", "ship", str(tmp_path))
     assert out.returncode == 1
     assert out.stderr.strip() == (
-        "stacktender: error: name one destination: --opensearch URL or --loki URL"
+        "stacktender: error: name one destination: --opensearch URL, --loki URL or --to KIND=URL"
     )
+
+
+@pytest.mark.integration
+def test_ship_to_a_destination_kind_by_name(
+    cli_run: Any, server: tuple[str, Capture], tmp_path: Path
+) -> None:
+    url, capture = server
+    log = tmp_path / "nova-compute.log"
+    log.write_text("\n".join(LINES[:2]) + "\n")
+    out = cli_run("logs", "ship", str(log), "--to", f"opensearch={url}", "--set",
+                  "index-prefix=ops-logs", "--state-dir", str(tmp_path / "s"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    bulk = next(r for r in capture.requests if r[1].startswith("/_bulk"))
+    assert json.loads(bulk[3].decode().splitlines()[0])["index"]["_index"] == "ops-logs-2026.11.25"
+    unknown = cli_run("logs", "ship", str(log), "--to", f"kafka={url}")
+    assert unknown.returncode == 1
+    assert "unknown destination 'kafka' (installed: opensearch, loki" in unknown.stderr
+    bad = cli_run("logs", "ship", str(log), "--to", f"loki={url}", "--set", "colour=blue",
+                  "--state-dir", str(tmp_path / "s2"))  # fmt: skip
+    assert bad.returncode == 1 and "unknown setting colour" in bad.stderr

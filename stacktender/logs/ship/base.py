@@ -15,9 +15,9 @@ advances its checkpoints after that and never before. It reports trouble by rais
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from stacktender.errors import StacktenderError
 from stacktender.logs.record import LogRecord
@@ -25,9 +25,11 @@ from stacktender.logs.record import LogRecord
 __all__ = [
     "DeliveryError",
     "Destination",
+    "DestinationKind",
     "RejectedRecords",
     "ShipError",
     "ShipRecord",
+    "destination_kinds",
 ]
 
 
@@ -82,3 +84,26 @@ class Destination(Protocol):
     def send(self, records: Sequence[ShipRecord]) -> None:
         """Deliver records, returning only when the destination acknowledged them."""
         ...
+
+
+@dataclass(frozen=True)
+class DestinationKind:
+    """A kind of destination a plugin offers to ``logs ship --to NAME=URL``.
+
+    ``open(url, **options)`` returns a Destination (a context manager if it holds
+    connections); ``options`` are the CLI's common ones: username, password, token,
+    verify, timeout, and ``settings`` (``--set KEY=VALUE`` pairs for the kind's own).
+    """
+
+    name: str
+    description: str
+    open: Callable[..., Destination]
+
+
+def destination_kinds(plugin_manager: Any) -> dict[str, DestinationKind]:
+    """Every destination kind the installed plugins offer, by name (first wins)."""
+    kinds: dict[str, DestinationKind] = {}
+    for batch in plugin_manager.hook.stacktender_log_destinations():
+        for kind in batch or []:
+            kinds.setdefault(kind.name, kind)
+    return kinds
