@@ -164,6 +164,7 @@ class MergedLogs:
         return total
 
 
+_GC_YOUNG = 10_000  # allocations between collections of the youngest generation
 _merging = 0  # merges running in this process; the collector is tuned while any is
 
 
@@ -177,7 +178,7 @@ def _quiet_gc(batches: Iterator[list[LogRecord]]) -> Iterator[list[LogRecord]]:
     global _merging
     if _merging == 0:
         _merging_saved[:] = gc.get_threshold()
-        gc.set_threshold(max(_merging_saved[0], 100_000), *_merging_saved[1:])
+        gc.set_threshold(max(_merging_saved[0], _GC_YOUNG), *_merging_saved[1:])
     _merging += 1
     try:
         yield from batches

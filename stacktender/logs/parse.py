@@ -192,7 +192,7 @@ class _Validated:
         self.fracs: dict[str, float] = {}
         self.pids: dict[str, int] = {}
         self.levels: dict[str, str] = {}
-        self.loggers: set[str] = set()
+        self.loggers: dict[str, str] = {}  # one string object for every record's logger
         self.contexts: dict[str, Context | None] = {}
         self.identities: dict[str, tuple[str | None, str | None]] = {}
 
@@ -269,7 +269,7 @@ class LineParser:
         # shared, read-only tables first: one copy stays in the CPU cache for all sources
         milliseconds = _MILLISECONDS.get
         fracs, pids, levels = self._fracs.get, self._pids.get, self._levels.get
-        loggers, contexts = self._loggers, self._contexts
+        loggers, contexts = self._loggers.get, self._contexts
         identities_cache = self._identities
         identities = identities_cache.get
         host, service, source = self.host, self.service, self.source
@@ -287,42 +287,52 @@ class LineParser:
                         frac = fracs(parts[1][8:])
                     pid = pids(parts[2])
                     level = levels(parts[3])
-                    logger = parts[4]
+                    logger = loggers(parts[4])
                     if (
                         frac is not None
                         and pid is not None
                         and level is not None
-                        and logger in loggers
+                        and logger is not None
                     ):
                         message = parts[5]
-                        context: Context | None = None
+                        in_context = False
+                        gid = rid = user = project = None
                         if message[:1] == "[":
                             # "[None req-R user project ...]" and "[req-G req-R ...]" by
                             # their fixed offsets (request ids are "req-" and a UUID),
-                            # the identity that follows from a cache; others below
-                            gid: str | None
+                            # the identity that follows from a cache; the rest below
+                            at, request = 0, ""
                             if message[:10] == "[None req-" and message[46:47] == " ":
-                                gid, rid, at = None, message[6:46], 47
+                                at, request = 47, message[6:46]
                             elif message[:5] == "[req-" and message[41:46] == " req-":
-                                gid, rid, at = message[1:41], message[42:82], 83
+                                at, gid, request = 83, message[1:41], message[42:82]
                                 if message[82:83] != " " or " " in gid or "]" in gid:
                                     at = 0
-                            else:
-                                gid, rid, at = None, "", 0
-                            end = message.find("]", at)
-                            if at and end > 0 and " " not in rid and "]" not in rid:
-                                ident = message[at:end]
-                                who = identities(ident)
-                                if who is None:
-                                    who = _identity(ident.split(" "))
-                                    if len(identities_cache) >= _CACHE_LIMIT:
-                                        identities_cache.clear()
-                                    identities_cache[ident] = who
-                                context = (gid, rid, who[0], who[1])
-                                message = _after(message, end)
+                            if at:
+                                end = message.find("]", at)
+                                if end > 0 and " " not in request and "]" not in request:
+                                    rid = request
+                                    ident = message[at:end]
+                                    who = identities(ident)
+                                    if who is None:
+                                        who = _identity(ident.split(" "))
+                                        if len(identities_cache) >= _CACHE_LIMIT:
+                                            identities_cache.clear()
+                                        identities_cache[ident] = who
+                                    user, project = who
+                                    in_context = True
+                                    message = (
+                                        message[end + 2 :]
+                                        if message[end + 1 : end + 2] == " "
+                                        else message[end + 1 :]
+                                    )
+                            if in_context:
+                                pass
                             elif message[:4] == "[-] ":
-                                context, message = _NO_CONTEXT, message[4:]
+                                in_context, message = True, message[4:]
+                                gid = rid = None
                             elif message[:11] != _INSTANCE:
+                                gid = rid = None
                                 end = message.find("]")
                                 if end > 0:
                                     bracket = message[: end + 1]
@@ -333,12 +343,16 @@ class LineParser:
                                             contexts.clear()
                                         contexts[bracket] = context
                                     if context is not None:
+                                        gid, rid, user, project = context
+                                        in_context = True
                                         message = _after(message, end)
+                            else:
+                                gid = rid = None
                         instance = None
                         if message[:11] == _INSTANCE:
                             instance, message = _instance(message)
                         if (
-                            context is None
+                            not in_context
                             and level == "ERROR"
                             and key is not None
                             and len(key) == 6
@@ -359,12 +373,10 @@ class LineParser:
                                 current.message = "\n".join([current.message, *more])
                                 more.clear()
                             finish(current)
-                        if context is None:
-                            context = _NO_CONTEXT
                         current = LogRecord(
-                            base + second + frac, host, service, level, logger, pid, context[1],
-                            context[0], context[2], context[3], instance, message, [line], [],
-                            source, number, True, "oslo",
+                            base + second + frac, host, service, level, logger, pid, rid, gid,
+                            user, project, instance, message, [line], [], source, number, True,
+                            "oslo",
                         )  # fmt: skip
                         key = parts
                         heads += 1
@@ -456,7 +468,7 @@ class LineParser:
             self._fracs[frac_text] = frac
         self._pids[pid_text] = int(pid_text)
         self._levels[level] = level
-        self._loggers.add(logger)
+        self._loggers[logger] = logger
 
     def _oslo(
         self, key: Sequence[str], ts: float, pid: int | None, level: str, logger: str,
