@@ -120,8 +120,12 @@ def related_ids(records: Iterable[LogRecord], wanted: str) -> set[str]:
     """The closure of request ids linked to ``wanted`` (one pass, then in memory)."""
     links: set[tuple[str | None, str | None, str | None]] = set()
     for record in records:
-        if record.request_id or record.global_request_id:
-            links.add((record.request_id, record.global_request_id, record.instance))
+        # a record with one id links nothing; keep only those that tie two ids together
+        if record.global_request_id:
+            if record.request_id or record.instance:
+                links.add((record.request_id, record.global_request_id, record.instance))
+        elif record.request_id and record.instance:
+            links.add((record.request_id, None, record.instance))
     ids = {wanted}
     changed = True
     while changed:
