@@ -109,8 +109,11 @@ def build_query(options: dict[str, Any], **overrides: Any) -> Any:
         from stacktender.logs.index import default_index_path
 
         index = options.get("index_file") or default_index_path()
+    paths = tuple(options.get("paths") or ())
+    if not paths and index is None and _stdin_is_data():
+        paths = ("-",)  # `journalctl ... | stacktender logs merge`, as grep and cat do
     return LogQuery(
-        paths=tuple(options.get("paths") or ()),
+        paths=paths,
         index=index,
         log_filter=log_filter,
         hostname=options.get("hostname"),
@@ -119,6 +122,17 @@ def build_query(options: dict[str, Any], **overrides: Any) -> Any:
         skews=_skews(options.get("skew") or ()),
         ssh_options=tuple(options.get("ssh_option") or ()),
     )
+
+
+def _stdin_is_data() -> bool:
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
 
 
 def _zone(name: str | None) -> Any:

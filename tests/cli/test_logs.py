@@ -78,6 +78,8 @@ def test_merge_reads_stdin_and_reports_unparsed(cli_run: Any) -> None:
     assert lines[0].endswith("stdin not a log line")
     assert lines[-1].endswith("stdin more text")
     assert "1 lines in no known format" in out.stderr
+    piped = _run(cli_run, "merge", input=NEUTRON)  # no '-': a pipe on stdin is read, as grep does
+    assert piped.returncode == 0 and piped.stdout.count("\n") == 2
 
 
 def test_skew_moves_one_host(cli_run: Any, tmp_path: Path) -> None:
