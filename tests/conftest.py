@@ -70,6 +70,8 @@ def cli_run(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
             capture_output=True,
             text=True,
             input=input,
+            # never the test runner's own stdin: commands that read a piped stdin would wait
+            stdin=subprocess.DEVNULL if input is None else None,
             timeout=timeout,
             env={**os.environ, **(env or {})},
         )
