@@ -7,10 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import logs_index, startup, sweep, templates
+from bench import logs_index, logs_merge, startup, sweep, templates
 
 if __name__ == "__main__":
     startup.main()
     sweep.main()
     logs_index.main([])
+    logs_merge.main([])
     templates.main([])

@@ -92,18 +92,21 @@ class LogSource:
         with raw:
             reader = _Lines(self.stats)
             blocks = _Blocks(raw)
+            failure = None
             try:
                 for block in blocks:
                     batch = reader.feed(block)
                     if batch:
                         yield batch
             except _UNREADABLE as exc:
-                self.stats.errors.append(
-                    f"{self.name}: unreadable after {reader.count} lines: {_reason(exc)}"
-                )
-            last = reader.close()
+                failure = exc
+            last = reader.close()  # a last line without its newline, or cut by the failure
             if last:
                 yield last
+            if failure is not None:
+                self.stats.errors.append(
+                    f"{self.name}: unreadable after {reader.count} lines: {_reason(failure)}"
+                )
             if self.path is not None and not blocks.compressed:
                 problem = _changed(self.path, raw, blocks.size)
                 if problem:
