@@ -2,7 +2,9 @@
 Icinga runs plugins today: one `stacktender check` process each, one after another.
 
 Services: the machine's RabbitMQ, MariaDB and PostgreSQL, plus a memcached this benchmark
-starts. Target (issue 3): the sweep is at least 20x faster.
+starts. Target (issue 3): the sweep is at least 20x faster. The sweep runs as shipped (its
+checks spread over two processes by service); the same sweep in one process
+(``--processes 1``) is recorded beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bench.common import write_result
 TARGET_RATIO = 20.0
 COUNT = 50
 SWEEP_RUNS = 5  # the sweep is short: its median over 5 runs; the baseline is 50 runs already
+REPEATS = 3  # the whole comparison, three times; the run with the median ratio is recorded
 
 
 def free_port() -> int:
@@ -62,8 +65,20 @@ def installed_checks(stacktender: str) -> set[str]:
     return set(out.split())
 
 
-def main() -> dict[str, Any]:
+def main(repeats: int = REPEATS) -> dict[str, Any]:
+    """Compare ``repeats`` times; write and return the run with the median speedup."""
+    runs = sorted((measure() for _ in range(repeats)), key=lambda r: float(r["speedup"]))
+    result = {**runs[len(runs) // 2], "speedups_of_repeats": [r["speedup"] for r in runs]}
+    print(f"recorded the median of {repeats}: {result['speedup']}x")
+    write_result("sweep-50", result)
+    return result
+
+
+def measure() -> dict[str, Any]:
+    """One comparison: the sweep (median of SWEEP_RUNS) against the 50 processes."""
     stacktender = str(Path(sys.executable).parent / "stacktender")
+    # Other work on the machine's two cores slows both sides unevenly: record how much.
+    load_before = round(os.getloadavg()[0], 2)
     port = free_port()
     memcached = subprocess.Popen(
         ["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root"],
@@ -93,15 +108,23 @@ def main() -> dict[str, Any]:
             config.write_text(yaml.safe_dump({"sweep": entries, "concurrency": 16}))
             env = {**os.environ, "STACKTENDER_CONFIG": str(config)}
 
-            sweep_runs = []
+            # The sweep as shipped (two processes on this 2-core machine), and for reference
+            # the same sweep kept in one process, run alternately so both see the same load.
+            sweep_runs: list[float] = []
+            one_process_runs: list[float] = []
             for _ in range(SWEEP_RUNS):
-                start = time.perf_counter()
-                sweep = subprocess.run(
-                    [stacktender, "sweep", "-f", "json"], capture_output=True, text=True, env=env
-                )
-                sweep_runs.append(time.perf_counter() - start)
+                for runs, extra in ((sweep_runs, []), (one_process_runs, ["--processes", "1"])):
+                    start = time.perf_counter()
+                    sweep = subprocess.run(
+                        [stacktender, "sweep", "-f", "json", *extra],
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                    )
+                    runs.append(time.perf_counter() - start)
+                    if not extra:
+                        results = yaml.safe_load(sweep.stdout)
             sweep_s = statistics.median(sweep_runs)
-            results = yaml.safe_load(sweep.stdout)
             statuses = [r["status"] for r in results]
 
             start = time.perf_counter()
@@ -130,16 +153,20 @@ def main() -> dict[str, Any]:
         "check_kinds": sorted({c for c, _, _ in instances}),
         "sweep_seconds": round(sweep_s, 3),
         "sweep_runs_seconds": [round(t, 3) for t in sweep_runs],
+        "sweep_processes": 2,
+        "sweep_one_process_seconds": round(statistics.median(one_process_runs), 3),
+        "sweep_one_process_runs_seconds": [round(t, 3) for t in one_process_runs],
         "baseline_sequential_processes_seconds": round(baseline_s, 3),
         "speedup": round(ratio, 2),
         "target_speedup_min": TARGET_RATIO,
         "pass": ratio >= TARGET_RATIO,
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
         "statuses_sweep": {s: statuses.count(s) for s in sorted(set(statuses))},
         "statuses_baseline": {
             s: baseline_statuses.count(s) for s in sorted(set(baseline_statuses))
         },
     }
-    write_result("sweep-50", result)
     return result
 
 

@@ -164,8 +164,10 @@ class App:
         concurrency: int | None = None,
         on_result: Callable[[CheckResult], None] | None = None,
         record: bool = False,
+        processes: int = 1,
     ) -> list[CheckResult]:
-        """Run many instances concurrently; optionally record them in the store."""
+        """Run many instances concurrently; optionally record them in the store.
+        ``processes`` above 1 forks workers for some services (see ``run_sweep``)."""
         from stacktender.checks.runner import run_sweep
 
         if instances is None:
@@ -175,6 +177,7 @@ class App:
             concurrency=concurrency or self.config.concurrency,
             secrets=self.redactor.secrets,
             on_result=on_result,
+            processes=processes,
         )
         if record:
             self.store.record_sweep(results)

@@ -3,11 +3,19 @@
 A check runs in a daemon thread; if it has not answered when its timeout is up,
 the result is CRITICAL and the thread is abandoned, so a service that accepts a
 connection and never answers cannot hang a command. A sweep runs many instances
-concurrently, bounded by ``concurrency``.
+concurrently, bounded by ``concurrency``; asked for more than one process, it forks
+workers that each run the checks of some services and send their results back
+over a pipe (see :func:`run_sweep`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,11 +29,17 @@ from stacktender.errors import CheckError, ConfigError, ServiceUnreachable, Stac
 from stacktender.results import CheckResult, Status, Thresholds
 from stacktender.secrets import Redactor, redact
 
-__all__ = ["CheckInstance", "resolve_instance", "run_instance", "run_sweep"]
+__all__ = ["CheckInstance", "resolve_instance", "run_instance", "run_sweep", "split_by_service"]
+
+log = logging.getLogger(__name__)
 
 # Time beyond a check's own timeout before the runner gives up on its thread: the check
 # passes its remaining time to every socket, so it normally reports its own timeout first.
 GRACE_SECONDS = 0.5
+
+# A sweep worker reports each result as its check ends, and each check ends within its
+# timeout plus GRACE_SECONDS; this much more silence (a starved CPU) and it is hung.
+WORKER_SLACK_SECONDS = 2.0
 
 
 @dataclass
@@ -149,20 +163,266 @@ def run_sweep(
     concurrency: int = 16,
     secrets: Iterable[str] = (),
     on_result: Callable[[CheckResult], None] | None = None,
+    processes: int = 1,
 ) -> list[CheckResult]:
-    """Run instances concurrently; results come back in the order of instances."""
+    """Run instances concurrently; results come back in the order of instances.
+
+    With ``processes`` above 1 the instances, grouped by service, are spread over this
+    process and forked workers, so that client-library imports and check CPU use more
+    than one core (the GIL keeps one process's threads on one). ``concurrency`` is shared
+    between them. It forks only from a single-threaded process on a machine with more
+    than one core, since a fork beside running threads can inherit locks they hold;
+    otherwise everything runs here. A worker that dies or stops answering turns each of
+    its unreported checks into UNKNOWN with the reason, and is killed.
+    """
     secrets = tuple(secrets)
     if not instances:
         return []
+    groups = [list(enumerate(instances))]
+    if processes > 1 and concurrency > 1:
+        if _may_fork():
+            groups = split_by_service(instances, min(processes, concurrency, _cpus()))
+        else:
+            log.debug("sweep: in one process (other threads are running, or no fork)")
+    if len(groups) == 1:
+        results: list[CheckResult | None] = [None] * len(instances)
 
-    def one(instance: CheckInstance) -> CheckResult:
-        result = run_instance(instance, secrets)
+        def keep(index: int, result: CheckResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+
+        _run_threads(groups[0], concurrency, secrets, keep)
+        return [r for r in results if r is not None]
+    return _run_split(groups, len(instances), concurrency, secrets, on_result)
+
+
+def split_by_service(
+    instances: Sequence[CheckInstance], processes: int
+) -> list[list[tuple[int, CheckInstance]]]:
+    """Instances (with their index) in up to ``processes`` groups of whole services,
+    balanced by instance count; the first group holds the service with the most."""
+    by_service: dict[str, list[tuple[int, CheckInstance]]] = {}
+    for index, instance in enumerate(instances):
+        by_service.setdefault(instance.check.service, []).append((index, instance))
+    groups: list[list[tuple[int, CheckInstance]]] = [
+        [] for _ in range(max(1, min(processes, len(by_service))))
+    ]
+    # Largest service first, each to the smallest group so far: one service's checks share
+    # one process, so its client library is imported once.
+    for members in sorted(by_service.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [sorted(group, key=lambda pair: pair[0]) for group in groups]
+
+
+def _run_threads(
+    indexed: Sequence[tuple[int, CheckInstance]],
+    concurrency: int,
+    secrets: tuple[str, ...],
+    deliver: Callable[[int, CheckResult], None],
+) -> None:
+    def one(pair: tuple[int, CheckInstance]) -> None:
+        deliver(pair[0], run_instance(pair[1], secrets))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(indexed)))) as pool:
+        list(pool.map(one, indexed))
+
+
+def _may_fork() -> bool:
+    return (
+        hasattr(os, "fork")
+        and threading.current_thread() is threading.main_thread()
+        and threading.active_count() == 1
+    )
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _run_split(
+    groups: list[list[tuple[int, CheckInstance]]],
+    total: int,
+    concurrency: int,
+    secrets: tuple[str, ...],
+    on_result: Callable[[CheckResult], None] | None,
+) -> list[CheckResult]:
+    started = time.monotonic()
+    # Each process gets at least one slot, the rest in proportion to its checks.
+    shares = [1 + (concurrency - len(groups)) * len(group) // total for group in groups]
+    results: list[CheckResult | None] = [None] * total
+    lock = threading.Lock()
+
+    def keep(index: int, result: CheckResult) -> None:
+        with lock:
+            results[index] = result
         if on_result is not None:
             on_result(result)
-        return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(instances)))) as pool:
-        return list(pool.map(one, instances))
+    workers: list[_Worker] = []
+    try:
+        # Every fork before this process starts a thread of its own.
+        for group, share in zip(groups[1:], shares[1:], strict=True):
+            workers.append(_Worker.start(group, share, secrets, [w.fd for w in workers]))
+        local = threading.Thread(
+            target=_run_threads, args=(groups[0], shares[0], secrets, keep), daemon=True
+        )
+        local.start()
+        _collect(workers, keep)
+        local.join()
+    finally:
+        for worker in workers:
+            worker.close()
+    for worker in workers:
+        for index, instance in worker.group:
+            if results[index] is None:
+                lost = _result(instance, Status.UNKNOWN, worker.failure, started)
+                keep(index, _redacted(lost, secrets, instance))
+    return [r for r in results if r is not None]
+
+
+class _Worker:
+    """A forked process running one group of a sweep, read through a pipe."""
+
+    def __init__(self, pid: int, fd: int, group: list[tuple[int, CheckInstance]]) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.group = group
+        self.pending = {index for index, _ in group}
+        self.buffer = b""
+        self.patience = max(i.timeout for _, i in group) + GRACE_SECONDS + WORKER_SLACK_SECONDS
+        self.deadline = time.monotonic() + self.patience
+        self.failure = f"sweep worker process {pid} ended without reporting this check"
+        self.reaped = False
+
+    @classmethod
+    def start(
+        cls,
+        group: list[tuple[int, CheckInstance]],
+        concurrency: int,
+        secrets: tuple[str, ...],
+        inherited: Iterable[int],
+    ) -> _Worker:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child leaves through os._exit only
+            code = 1
+            try:
+                os.close(read_fd)
+                for fd in inherited:
+                    os.close(fd)
+                _worker_main(group, concurrency, secrets, write_fd)
+                code = 0
+            finally:
+                # No atexit handlers, no flushing of the parent's copied stdio buffers.
+                os._exit(code)
+        os.close(write_fd)
+        services = sorted({instance.check.service for _, instance in group})
+        log.debug(
+            "sweep: %d check(s) of %s in worker process %d",
+            len(group),
+            ", ".join(services),
+            pid,
+        )
+        return cls(pid, read_fd, group)
+
+    def feed(self, chunk: bytes) -> list[tuple[int, CheckResult]]:
+        """Decode the whole frames received so far (length, pickled (index, result))."""
+        self.deadline = time.monotonic() + self.patience
+        self.buffer += chunk
+        decoded = []
+        while len(self.buffer) >= 4:
+            (size,) = struct.unpack("!I", self.buffer[:4])
+            if len(self.buffer) < 4 + size:
+                break
+            frame, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
+            index, result = pickle.loads(frame)
+            if index in self.pending and isinstance(result, CheckResult):
+                self.pending.discard(index)
+                decoded.append((index, result))
+        return decoded
+
+    def ended(self) -> None:
+        """The pipe closed: reap the process; its unreported checks say how it ended."""
+        how = self._reap()
+        self.failure = f"sweep worker process {self.pid} {how} before reporting this check"
+
+    def kill(self, why: str) -> None:
+        """Kill a worker that is hung or talks nonsense; its unreported checks say why."""
+        os.kill(self.pid, signal.SIGKILL)  # not reaped yet: the pid is still this child
+        self._reap()
+        self.failure = f"sweep worker process {self.pid} {why} and was killed"
+
+    def close(self) -> None:
+        """Make sure the process is gone and reaped, and the pipe closed."""
+        if not self.reaped:
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap()
+        os.close(self.fd)
+
+    def _reap(self) -> str:
+        _, status = os.waitpid(self.pid, 0)
+        self.reaped = True
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            return f"was killed by signal {number} ({signal.Signals(number).name})"
+        return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
+def _worker_main(
+    group: list[tuple[int, CheckInstance]],
+    concurrency: int,
+    secrets: tuple[str, ...],
+    write_fd: int,
+) -> None:
+    lock = threading.Lock()
+
+    def send(index: int, result: CheckResult) -> None:
+        try:
+            frame = pickle.dumps((index, result), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a check put something unpicklable in its result
+            instance = dict(group)[index]
+            result = _result(
+                instance, Status.UNKNOWN, f"result not passed back: {exc}", time.monotonic()
+            )
+            frame = pickle.dumps((index, result), protocol=pickle.HIGHEST_PROTOCOL)
+        data = memoryview(struct.pack("!I", len(frame)) + frame)
+        with lock:
+            while data:
+                data = data[os.write(write_fd, data) :]
+
+    _run_threads(group, concurrency, secrets, send)
+
+
+def _collect(workers: list[_Worker], keep: Callable[[int, CheckResult], None]) -> None:
+    """Read every worker's results as they come, until each has ended or gone silent."""
+    waiting = {worker.fd: worker for worker in workers}
+    while waiting:
+        timeout = max(0.0, min(w.deadline for w in waiting.values()) - time.monotonic())
+        ready, _, _ = select.select(list(waiting), [], [], timeout)
+        for fd in ready:
+            worker = waiting[fd]
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                worker.ended()
+                del waiting[fd]
+                continue
+            try:
+                decoded = worker.feed(chunk)
+            except Exception as exc:
+                worker.kill(f"sent an unreadable result ({type(exc).__name__})")
+                del waiting[fd]
+                continue
+            for index, result in decoded:
+                keep(index, result)
+        now = time.monotonic()
+        for fd, worker in list(waiting.items()):
+            if worker.deadline <= now:
+                worker.kill(f"reported nothing for {worker.patience:g}s")
+                del waiting[fd]
 
 
 def _execute(instance: CheckInstance, started: float) -> CheckResult:

@@ -116,6 +116,13 @@ def check(
 @click.argument("names", nargs=-1)
 @output_options(RESULT_FORMATS)
 @click.option("--concurrency", type=int, help="Checks run at once (default 16).")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Processes the checks are spread over, whole services each; 1 runs all here.",
+)
 @click.option("--record", is_flag=True, help="Save the results in the store (see 'history').")
 @click.option(
     "--exit-status",
@@ -129,10 +136,14 @@ def sweep(
     fmt: str,
     columns: tuple[str, ...],
     concurrency: int | None,
+    processes: int,
     record: bool,
     exit_status: bool,
 ) -> None:
     """Run every configured check (or NAMES) concurrently, each with its timeout.
+
+    On a machine with more than one core the checks of some services run in a forked
+    second process (--processes), so that client libraries load and checks run in parallel.
 
     \b
     Examples:
@@ -148,7 +159,9 @@ def sweep(
         _ = app.store  # an unreachable store fails now, before any check has run
     on_result, finish = _progress(len(instances))
     try:
-        results = app.sweep(instances, concurrency=concurrency, on_result=on_result)
+        results = app.sweep(
+            instances, concurrency=concurrency, on_result=on_result, processes=processes
+        )
     finally:
         finish()
     click.echo(app.render(results, fmt, columns=columns), nl=fmt != "prometheus")
