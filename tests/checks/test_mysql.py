@@ -4,9 +4,12 @@ the shared MariaDB on 127.0.0.1:3306 and a private three-node Galera cluster."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,6 +285,115 @@ def test_silent_server_is_critical_within_timeout(make_app: Callable[..., App], 
     assert result.status == Status.CRITICAL
     assert "no answer" in result.summary
     assert elapsed < 2.5
+
+
+# -- TLS in PREFERRED mode -------------------------------------------------------------------
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate and key for 127.0.0.1."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def tls_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private MariaDB that offers TLS (the shared one does not); yields its URL."""
+    from support import free_port, port_open, require_binary, running
+
+    base = tmp_path_factory.mktemp("tls-mariadb")
+    cert, key = _self_signed(base)
+    subprocess.run(
+        [
+            require_binary("mariadb-install-db"),
+            "--no-defaults",
+            f"--datadir={base / 'data'}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = free_port()
+    cmd = [
+        require_binary("mariadbd"),
+        "--no-defaults",
+        f"--datadir={base / 'data'}",
+        f"--socket={base / 'mysqld.sock'}",
+        f"--pid-file={base / 'mysqld.pid'}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--user=root",
+        "--skip-log-bin",
+        "--innodb-buffer-pool-size=16M",
+        "--performance-schema=OFF",
+        f"--ssl-cert={cert}",
+        f"--ssl-key={key}",
+    ]
+    with running(cmd, ready=lambda: port_open(port), log=base / "mariadbd.log"):
+        yield f"mysql://root@127.0.0.1:{port}/"
+
+
+@pytest.mark.integration
+def test_tls_is_used_when_the_server_offers_it(
+    tls_mariadb: str, make_app: Callable[..., App]
+) -> None:
+    from stacktender.checks.mysql import connect
+
+    for _ in range(2):  # the second connection reuses the context the first one built
+        with connect(MySQLAddress.from_url(tls_mariadb), lambda: 5.0) as session:
+            cipher = session.pairs("SHOW STATUS LIKE 'Ssl_cipher'")["Ssl_cipher"]
+        assert cipher.startswith("TLS_"), cipher
+    app = make_app()
+    assert app.run(app.instance("mysql-connection", url=tls_mariadb)).status == Status.OK
+
+
+@pytest.mark.integration
+def test_no_tls_context_is_built_for_a_server_without_tls(tls_mariadb: str) -> None:
+    # In a fresh interpreter: the context is built once per process, maybe by another test.
+    script = f"""
+from stacktender.checks.mysql import MySQLAddress, _connection_class, connect
+with connect(MySQLAddress.from_url({SHARED_URL!r}), lambda: 5.0) as session:
+    print(repr(session.pairs("SHOW STATUS LIKE 'Ssl_cipher'")["Ssl_cipher"]))
+print(_connection_class()._preferred_ctx is None)
+with connect(MySQLAddress.from_url({tls_mariadb!r}), lambda: 5.0) as session:
+    print(session.pairs("SHOW STATUS LIKE 'Ssl_cipher'")["Ssl_cipher"].startswith("TLS_"))
+print(_connection_class()._preferred_ctx is None)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["''", "True", "True", "False"]
 
 
 # -- the Galera cluster ----------------------------------------------------------------------
