@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("stacktender.cli.configcmd:config", "Show or check the configuration."),
     "testcloud": ("stacktender.cli.testcloud:testcloud", "A real local OpenStack for tests."),
     "logs": ("stacktender.cli.logs:logs", "Merge, trace and mine OpenStack logs."),
+    "upgrade": ("stacktender.cli.upgrade:upgrade", "Plan, check, diff and rehearse upgrades."),
 }
 
 
