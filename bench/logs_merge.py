@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "data": "real testcloud oslo.log lines, time stamps rewritten, ids varied; "
         f"{HOSTS} hosts x services as DIR/host-N/SERVICE.log",
         "how": "each command a child process, stdout to /dev/null or into `cat >/dev/null`; "
-        "best wall time of the runs (interleaved); peak RSS from wait4()",
+        "best wall time of the runs (interleaved); peak RSS from GNU time",
         "sets": sets,
         "peak_rss_mb": rss,
         "load_average_at_start": [round(x, 2) for x in load],

@@ -10,10 +10,11 @@ on); other lines are kept as unparsed records. Every line is counted in ParseSta
 exactly once: as the head of a record, a continuation, or unparsed.
 
 Speed: a line in oslo.log's default layout is recognised by one ``str.split`` and
-dictionary look-ups in caches that only the full regex path fills (a time stamp's
-second, the fraction, pid, level and logger it has already validated), so the
-regex, the date arithmetic and the context split run once per distinct value, not
-once per line. Anything the caches do not vouch for takes the regex path.
+dictionary look-ups in caches that only the full regex path fills (the start of the
+hour, the pid, level and logger, the user identity of a context, all validated
+before), so the regex, the date arithmetic and the context split run once per
+distinct value, not once per line. Anything the caches do not vouch for takes the
+regex path, which reads it the same way (a property test checks that).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ _UNSEEN: tuple[str | None, str | None, str | None, str | None] = ("", "", "", ""
 _IN_HOUR = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
 # ".123" -> 0.123: oslo.log writes milliseconds; other fractions are cached as seen
 _MILLISECONDS = {"": 0.0, **{f".{n:03d}": float(f".{n:03d}") for n in range(1000)}}
-_CACHE_LIMIT = 4096  # per cache and parser: memory stays constant whatever the input
+_CACHE_LIMIT = 4096  # entries per cache: memory stays constant whatever the input
 _BATCH = 1024
 _ORPHANS = 4096
 # The earliest and latest times a record may carry (datetime's range, with a margin).
@@ -185,8 +186,8 @@ def _instance(message: str) -> tuple[str | None, str]:
 
 class _Validated:
     """Text values the regex path has validated, and what they mean. They depend on
-    the text only, so all parsers share them: one copy stays in the CPU cache while
-    a merge switches between many sources."""
+    the text only, so all parsers share them (a merge of hundreds of sources keeps
+    one copy); the start of an hour depends on the zone and skew and is per parser."""
 
     def __init__(self) -> None:
         self.fracs: dict[str, float] = {}
