@@ -71,9 +71,11 @@ class LogFilter:
 
     @property
     def empty(self) -> bool:
+        if self.since is not None or self.until is not None:  # 0.0 is a time, not "unset"
+            return False
         return not any(
-            (self._min, self.services, self.hosts, self.since, self.until, self.request_id,
-             self.global_request_id, self.instance, self.project, self.user, self._pattern)
+            (self._min, self.services, self.hosts, self.request_id, self.global_request_id,
+             self.instance, self.project, self.user, self._pattern)
         )  # fmt: skip
 
     def wants_source(self, host: str, service: str) -> bool:
