@@ -89,5 +89,5 @@ class LogQuery:
         if stats.oversized:
             parts.append(f"{stats.oversized} lines cut at 1 MiB")
         if stats.errors:
-            parts.append(f"{len(stats.errors)} sources unreadable: " + "; ".join(stats.errors[:3]))
+            parts.append(f"{len(stats.errors)} reading problems: " + "; ".join(stats.errors[:3]))
         return ", ".join(parts) or None

@@ -130,7 +130,7 @@ def test_missing_file_is_reported_and_others_still_read(cli_run: Any, logdir: Pa
     out = _run(cli_run, "merge", str(logdir), str(logdir / "gone.log"))
     assert out.returncode == 0
     assert out.stdout.count("\n") == 9
-    assert "1 sources unreadable" in out.stderr and "gone.log" in out.stderr
+    assert "1 reading problems" in out.stderr and "gone.log" in out.stderr
 
 
 def test_diff_split_on_one_set(cli_run: Any, logdir: Path) -> None:
