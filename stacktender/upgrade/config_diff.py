@@ -38,10 +38,13 @@ from stacktender.upgrade.releases import (
     find_installed,
     installed_release,
     package_for,
+    resolve_version,
 )
 
 __all__ = [
+    "COLUMNS",
     "KINDS",
+    "TABLE_COLUMNS",
     "ConfigDiff",
     "Finding",
     "IniFile",
@@ -55,6 +58,10 @@ __all__ = [
 
 # In report order: what breaks first comes first.
 KINDS = ("removed", "renamed", "deprecated", "unknown", "default-changed", "new")
+# Finding.as_row's keys; TABLE_COLUMNS are the ones a table shows unless -c asks for more.
+COLUMNS = ("kind", "group", "option", "line", "change", "replacement", "installed_default",
+           "target_default", "fix", "detail")  # fmt: skip
+TABLE_COLUMNS = ("kind", "group", "option", "line", "change", "detail")
 NOTE = "# stacktender:"
 
 
@@ -185,12 +192,24 @@ class Finding:
     target_default: str | None = None
     fix: str | None = None  # what --fix does: rename, move, comment-out, drop
 
+    @property
+    def change(self) -> str:
+        """What happens to the option, in a few words (the table's ``change`` column)."""
+        if self.kind == "default-changed":
+            return f"{_short(self.installed_default)} -> {_short(self.target_default)}"
+        if self.kind == "new":
+            return "" if self.option == "*" else f"default {_short(self.target_default)}"
+        if self.replacement:
+            return f"-> {self.replacement}"
+        return {"removed": "ignored", "deprecated": "still read", "unknown": "ignored"}[self.kind]
+
     def as_row(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "group": self.group,
             "option": self.option,
             "line": self.line,
+            "change": self.change,
             "replacement": self.replacement,
             "installed_default": self.installed_default,
             "target_default": self.target_default,
@@ -212,12 +231,32 @@ class ConfigDiff:
     unchanged: int  # of those, fine as they are in the target
     new_elsewhere: int = 0  # new options in groups the file does not use (not listed)
 
+    def summary(self) -> str:
+        """One line: what the file sets and what the target release makes of it."""
+        counts = self.counts()
+        parts = [f"{n} {kind}" for kind, n in counts.items() if n and kind != "new"]
+        if counts["new"] or self.new_elsewhere:
+            extra = f" (+{self.new_elsewhere} in groups the file does not use)"
+            parts.append(f"{counts['new']} new" + (extra if self.new_elsewhere else ""))
+        return (
+            f"{self.path}: {self.options_set} options set, {self.unchanged} unchanged in "
+            f"{self.package} {self.target} (from {self.installed})"
+            + (f"; {', '.join(parts)}" if parts else "; nothing to change")
+        )
+
     def counts(self) -> dict[str, int]:
         return {kind: sum(1 for f in self.findings if f.kind == kind) for kind in KINDS}
 
     @property
     def fixable(self) -> list[Finding]:
         return [f for f in self.findings if f.fix]
+
+
+def _short(value: str | None, width: int = 40) -> str:
+    if value is None:
+        return "<none>"
+    text = repr(value) if value == "" or value != value.strip() else value
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _ref(opt: OptionInfo) -> str:
@@ -328,7 +367,7 @@ def diff_options(
     findings += _default_changes(set_keys, installed, target)
     new_elsewhere = 0
     if new_options:
-        listed, new_elsewhere = _new_options(ini, installed, target)
+        listed, new_elsewhere = _new_options(ini, installed, target, set_keys)
         findings += listed
     order = {kind: i for i, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (order[f.kind], f.line or 0, f.group, f.option))
@@ -384,7 +423,7 @@ def _default_changes(
 
 
 def _new_options(
-    ini: IniFile, installed: ReleaseOptions, target: ReleaseOptions
+    ini: IniFile, installed: ReleaseOptions, target: ReleaseOptions, set_keys: set[tuple[str, str]]
 ) -> tuple[list[Finding], int]:
     """New options of the groups the file uses, one line per new group; and the rest's count."""
     used = set(ini.sections)
@@ -393,7 +432,7 @@ def _new_options(
     out: list[Finding] = []
     elsewhere = 0
     for opt in target.options.values():
-        if opt.dynamic or _counterpart(opt, installed) is not None:
+        if opt.dynamic or opt.key in set_keys or _counterpart(opt, installed) is not None:
             continue
         if opt.group not in old_groups:
             per_new_group.setdefault(opt.group, []).append(opt)
@@ -546,20 +585,20 @@ def config_diff(
     """Read config and diff its options between the installed release and ``to``."""
     package = package_for(service)
     ini = IniFile.read(config)  # a bad file fails before any venv is built
-    say = progress or (lambda _msg: None)
     installed: Release
+    to = resolve_version(package, to)
     if from_version:
-        say(f"preparing {package} {from_version} (cached venv)")
+        from_version = resolve_version(package, from_version)
         installed = ensure_release(
-            package, from_version, cache_dir=cache_dir, check=namespace_errors
+            package, from_version, cache_dir=cache_dir, check=namespace_errors, progress=progress
         )
     elif installed_python:
         installed = installed_release(package, installed_python)
     else:
         installed = find_installed(package, default_installed_candidates())
-    say(f"preparing {package} {to} (cached venv)")
-    target = ensure_release(package, to, cache_dir=cache_dir, check=namespace_errors)
-    say(f"reading options of {package} {installed.version} and {to}")
+    target = ensure_release(
+        package, to, cache_dir=cache_dir, check=namespace_errors, progress=progress
+    )
     before, after = load_options(installed), load_options(target)
     for release in (before, after):
         # a namespace that failed to load would make all its options look removed

@@ -34,6 +34,7 @@ __all__ = [
     "package_for",
     "pypi_releases",
     "pypi_versions",
+    "resolve_version",
     "run_helper",
 ]
 
@@ -133,6 +134,23 @@ def pypi_releases(package: str, index_url: str = PYPI, timeout: float = 20) -> d
     return out
 
 
+def resolve_version(package: str, wanted: str) -> str:
+    """A version as given, or for a series (``2025.2``, ``flamingo``) its latest release."""
+    text = wanted.strip()
+    if _VERSION_RE.match(text) and not re.fullmatch(r"20\d\d\.\d", text):
+        return text
+    from stacktender.upgrade.series import FIRST_MAJOR, series
+
+    found = series(text)  # ConfigError for a name that is no series
+    if package not in FIRST_MAJOR:
+        raise ConfigError(f"no series table for {package}: give a version number")
+    major = found.major(package)
+    finals = [v for v in pypi_versions(package) if re.fullmatch(rf"{major}(\.\d+)+", v)]
+    if not finals:
+        raise ConfigError(f"PyPI has no release of {package} for {found} ({major}.x)")
+    return finals[-1]
+
+
 def _version_key(version: str) -> tuple[tuple[int, ...], str]:
     nums = re.match(r"^(\d+(?:\.\d+)*)(.*)$", version)
     if not nums:
@@ -159,6 +177,7 @@ def ensure_release(
     check_pypi: bool = True,
     timeout: float = 900,
     check: Callable[[Release], list[str]] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Release:
     """The cached venv holding ``package==version``, created with uv on first use.
 
@@ -182,6 +201,8 @@ def ensure_release(
             )
         exclude_newer = (known[version] + DEPENDENCY_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
     root.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress(f"installing {package} {version} into {target} (first use)")
     # Build beside the final path and rename into place, so a half-built venv (killed,
     # failed install) is never mistaken for a usable one and two builders do not collide.
     building = root / f".{package}-{version}.{os.getpid()}.building"
