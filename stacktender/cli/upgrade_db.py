@@ -1,0 +1,232 @@
+"""``upgrade db-status`` (migration state) and ``upgrade check`` (the services' own
+``*-status upgrade check`` tools)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from stacktender.cli.common import CommandError, output_options
+from stacktender.errors import ConfigError
+from stacktender.render.rows import ROW_FORMATS, render_rows
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+if TYPE_CHECKING:
+    from stacktender.upgrade.prechecks import PrecheckSpec
+
+_VENV = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def _testcloud_option(func: F) -> F:
+    return click.option(
+        "--testcloud-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="STACKTENDER_TESTCLOUD_DIR",
+        help="The testcloud giving the defaults (default: its standard state directory).",
+    )(func)
+
+
+@click.command("db-status")
+@click.option(
+    "--db-url",
+    "urls",
+    multiple=True,
+    metavar="SERVICE=URL",
+    help="A service database (repeatable); nova= a cell DB, nova_api= the API DB.",
+)
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    metavar="SERVICE=PATH",
+    help="Read the database URLs of a service's config file (repeatable).",
+)
+@click.option(
+    "--venv",
+    type=_VENV,
+    help="Service virtualenv (or prefix) whose migrations are "
+    "the heads (default: the testcloud's).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=10,
+    show_default=True,
+    help="Seconds to connect to each database.",
+)
+@_testcloud_option
+@output_options(ROW_FORMATS)
+def db_status(
+    urls: tuple[str, ...],
+    configs: tuple[str, ...],
+    venv: Path | None,
+    timeout: float,
+    testcloud_dir: Path | None,
+    fmt: str,
+    columns: tuple[str, ...],
+) -> None:
+    """Show each service database's migration revision against the heads of the
+    migrations installed in a service virtualenv: up to date, behind or ahead, the
+    expand/contract phases, and online data migrations where they can be read.
+
+    With no --db-url or --config, the testcloud's databases and venv. Nothing is written.
+    Exits 1 when a database cannot be read.
+
+    \b
+    Examples:
+      stacktender upgrade db-status
+      stacktender upgrade db-status --venv /openstack/venvs/nova-31.0.0 \\
+          --config nova=/etc/nova/nova.conf -f json
+      stacktender upgrade db-status --venv /usr \\
+          --db-url keystone=mysql+pymysql://keystone:PASS@db/keystone
+    """
+    from stacktender.upgrade import dbstatus
+
+    if urls or configs:
+        databases = dbstatus.databases_from_urls(urls) + dbstatus.databases_from_config(configs)
+        if venv is None:
+            try:
+                venv = dbstatus.testcloud_databases(testcloud_dir)[1]
+            except ConfigError:
+                raise CommandError(
+                    "--venv PATH is needed: the virtualenv whose migrations give the heads"
+                ) from None
+    else:
+        databases, default_venv = dbstatus.testcloud_databases(testcloud_dir)
+        venv = venv or default_venv
+    statuses = dbstatus.db_status(databases, dbstatus.venv_python(venv), timeout=timeout)
+    click.echo(render_rows(dbstatus.rows(statuses), dbstatus.COLUMNS, fmt, columns))
+    unread = [s.database for s in statuses if s.note.startswith("unreachable")]
+    if unread:
+        raise CommandError(f"could not read {len(unread)} database(s): {', '.join(unread)}")
+
+
+@click.command("check")
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    metavar="SERVICE",
+    help="Only this service (repeatable; default all that have a tool).",
+)
+@click.option(
+    "--venv",
+    type=_VENV,
+    help="Virtualenv or prefix holding the *-status tools "
+    "(default: the testcloud's; /usr for distribution packages).",
+)
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    metavar="SERVICE=PATH",
+    help="A config file for a service's tool (repeatable).",
+)
+@click.option(
+    "--nova-db", metavar="URL", help="A nova cell database: also report service version skew."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120,
+    show_default=True,
+    help="Seconds each tool may take.",
+)
+@_testcloud_option
+@output_options(ROW_FORMATS)
+def upgrade_check(
+    services: tuple[str, ...],
+    venv: Path | None,
+    configs: tuple[str, ...],
+    nova_db: str | None,
+    timeout: float,
+    testcloud_dir: Path | None,
+    fmt: str,
+    columns: tuple[str, ...],
+) -> None:
+    """Run each service's own '<service>-status upgrade check' and list every check.
+
+    With no --venv, the testcloud's venv and config files (and its nova cell1 database for
+    the version skew). Exits with the worst result: 0 all Success, 1 a Warning, 2 a
+    Failure, 3 a tool that gave no results.
+
+    \b
+    Examples:
+      stacktender upgrade check
+      stacktender upgrade check --venv /usr --service nova --service cinder \\
+          --config nova=/etc/nova/nova.conf --nova-db mysql://nova:PASS@db/nova
+      stacktender upgrade check -f json -c service -c check -c result
+    """
+    from stacktender.upgrade import prechecks
+
+    specs = _specs(services, venv, configs, testcloud_dir)
+    if venv is None and nova_db is None:
+        nova_db = _testcloud_nova_db(testcloud_dir)
+    reports = prechecks.run_prechecks(specs, timeout=timeout)
+    rows = [row for report in reports for row in report.rows()]
+    if nova_db:
+        skew = prechecks.version_skew(nova_db)
+        rows.append(
+            {
+                "service": "nova",
+                "check": "Service version skew (openstack-nova-versions)",
+                "result": {0: "Success", 1: "Warning", 2: "Failure"}.get(int(skew.status), "Error"),
+                "details": skew.summary,
+                "duration": round(skew.duration, 2),
+            }
+        )
+    click.echo(render_rows(rows, prechecks.COLUMNS, fmt, columns))
+    results = {row["result"] for row in rows}
+    code = next((c for r, c in (("Error", 3), ("Failure", 2), ("Warning", 1)) if r in results), 0)
+    if code:
+        raise SystemExit(code)
+
+
+def _specs(
+    services: tuple[str, ...],
+    venv: Path | None,
+    configs: tuple[str, ...],
+    testcloud_dir: Path | None,
+) -> list[PrecheckSpec]:
+    from stacktender.upgrade import prechecks
+
+    given: dict[str, list[Path]] = {}
+    for item in configs:
+        service, sep, path = item.partition("=")
+        if not sep or not path:
+            raise CommandError(f"--config {item!r}: expected SERVICE=PATH")
+        given.setdefault(service.strip(), []).append(Path(path))
+    wanted = list(services) or (list(given) if venv is not None and given else None)
+    if venv is None:
+        specs = prechecks.testcloud_specs(wanted, testcloud_dir)
+        return [
+            prechecks.PrecheckSpec(s.service, s.prefix, tuple(given[s.service]))
+            if s.service in given
+            else s
+            for s in specs
+        ]
+    out: list[PrecheckSpec] = []
+    for service in wanted or prechecks.TOOLS:
+        if service not in prechecks.TOOLS:
+            raise CommandError(f"unknown service {service!r} (known: {', '.join(prechecks.TOOLS)})")
+        if not (venv / "bin" / f"{service}-status").exists() and not services:
+            continue  # not installed in this venv: skip unless asked for by name
+        default = Path(f"/etc/{service}/{service}.conf")
+        files = given.get(service) or ([default] if default.is_file() else [])
+        out.append(prechecks.PrecheckSpec(service, venv, tuple(files)))
+    if not out:
+        raise CommandError(f"{venv}: no *-status tools under bin/")
+    return out
+
+
+def _testcloud_nova_db(state_dir: Path | None) -> str | None:
+    from stacktender.testcloud.config import Settings, default_state_dir
+
+    settings = Settings.load(state_dir or default_state_dir())
+    if settings is None:
+        return None
+    return settings.database_url(f"{settings.name}_nova_cell1")
