@@ -243,9 +243,14 @@ def ensure_release(
         )
         # uv writes absolute paths into scripts and pyvenv.cfg; renaming the directory keeps
         # `bin/python` working (it resolves its prefix from its own location).
+        if target.exists() and not (target / MARKER).exists():
+            # never a venv of ours (those appear whole, marker inside): a killed build of an
+            # older layout or a hand-made directory; it is in the way
+            shutil.rmtree(target)
         try:
             building.rename(target)
         except OSError:
+            # another process finished the same release first: use theirs
             if not (target / MARKER).exists():
                 raise
     finally:
