@@ -196,7 +196,8 @@ class Finding:
     def change(self) -> str:
         """What happens to the option, in a few words (the table's ``change`` column)."""
         if self.kind == "default-changed":
-            return f"{_short(self.installed_default)} -> {_short(self.target_default)}"
+            before, after = _differing(self.installed_default, self.target_default)
+            return f"{before} -> {after}"
         if self.kind == "new":
             return "" if self.option == "*" else f"default {_short(self.target_default)}"
         if self.replacement:
@@ -257,6 +258,22 @@ def _short(value: str | None, width: int = 40) -> str:
         return "<none>"
     text = repr(value) if value == "" or value != value.strip() else value
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _differing(before: str | None, after: str | None, width: int = 40) -> tuple[str, str]:
+    """Two long values cut to the part that differs (``...,ec2credential`` -> ``...``)."""
+    if before is None or after is None or max(len(before), len(after)) <= width:
+        return _short(before, width), _short(after, width)
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    start = max(0, start - 10)  # a little context before the first difference
+    cut_before, cut_after = before[start:], after[start:]
+    lead = "..." if start else ""
+    return (
+        _short(lead + cut_before, width) if cut_before else lead or "''",
+        _short(lead + cut_after, width) if cut_after else lead or "''",
+    )
 
 
 def _ref(opt: OptionInfo) -> str:

@@ -8,12 +8,13 @@ release": the option itself, a deprecated alias of another, or nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktender.upgrade.releases import Release, ReleaseError, run_helper
+from stacktender.upgrade.releases import Release, ReleaseError, default_cache_dir, run_helper
 
 __all__ = ["OptionInfo", "ReleaseOptions", "load_options", "namespace_errors", "normalize_name"]
 
@@ -134,15 +135,13 @@ def namespace_errors(release: Release) -> list[str]:
 
 
 def load_options(release: Release, use_cache: bool = True) -> ReleaseOptions:
-    """The option metadata of a release, read with its python (cached for cached venvs)."""
-    cache: Path | None = None
-    if release.cached and use_cache:
-        cache = release.python.parent.parent / CACHE_FILE.format(package=release.package)
-        if cache.exists():
-            try:
-                return ReleaseOptions.from_json(json.loads(cache.read_text()))
-            except (ValueError, KeyError):
-                pass  # a damaged cache is rebuilt below
+    """The option metadata of a release, read with its python (and cached: see _cache_path)."""
+    cache = _cache_path(release) if use_cache else None
+    if cache is not None and cache.exists():
+        try:
+            return ReleaseOptions.from_json(json.loads(cache.read_text()))
+        except (ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
     out = run_helper(release, SCRIPT, release.package)
     try:
         data = json.loads(out)
@@ -157,7 +156,23 @@ def load_options(release: Release, use_cache: bool = True) -> ReleaseOptions:
         )
     # a dump with broken namespaces is not kept: a repaired venv must be read again
     if cache is not None and not data.get("errors"):
+        cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(cache)
     return ReleaseOptions.from_json(data)
+
+
+def _cache_path(release: Release) -> Path | None:
+    """Where a release's metadata is kept: beside a cached venv; for an installed python,
+    under the release cache, keyed by its path and the last change to its site-packages
+    (installing or upgrading any package there changes that directory)."""
+    if release.cached:
+        return release.python.parent.parent / CACHE_FILE.format(package=release.package)
+    prefix = release.python.parent.parent
+    dirs = [*prefix.glob("lib/python3*/site-packages"), *prefix.glob("lib/python3*/dist-packages")]
+    if not dirs:
+        return None
+    stamp = max(d.stat().st_mtime_ns for d in dirs)
+    key = hashlib.sha256(f"{release.python}\0{stamp}".encode()).hexdigest()[:16]
+    return default_cache_dir() / "installed" / f"{release.package}-{release.version}-{key}.json"
