@@ -47,9 +47,18 @@ def _testcloud_option(func: F) -> F:
 )
 @click.option(
     "--venv",
-    type=_VENV,
-    help="Service virtualenv (or prefix) whose migrations are "
-    "the heads (default: the testcloud's).",
+    "venvs",
+    multiple=True,
+    metavar="[SERVICE=]PATH",
+    help="Virtualenv (or prefix) whose migrations give the heads, for all services or one "
+    "(repeatable; default: the testcloud's).",
+)
+@click.option(
+    "--to",
+    "targets",
+    multiple=True,
+    metavar="SERVICE=VERSION",
+    help="Also compare with a release's heads (its venv is cached, made from PyPI once).",
 )
 @click.option(
     "--timeout",
@@ -63,7 +72,8 @@ def _testcloud_option(func: F) -> F:
 def db_status(
     urls: tuple[str, ...],
     configs: tuple[str, ...],
-    venv: Path | None,
+    venvs: tuple[str, ...],
+    targets: tuple[str, ...],
     timeout: float,
     testcloud_dir: Path | None,
     fmt: str,
@@ -79,26 +89,30 @@ def db_status(
     \b
     Examples:
       stacktender upgrade db-status
-      stacktender upgrade db-status --venv /openstack/venvs/nova-31.0.0 \\
-          --config nova=/etc/nova/nova.conf -f json
+      stacktender upgrade db-status --to keystone=28.0.0 --to nova=33.0.0
+      stacktender upgrade db-status --venv nova=/openstack/venvs/nova-31.0.0 \\
+          --venv keystone=/openstack/venvs/keystone-27.0.0 \\
+          --config nova=/etc/nova/nova.conf --config keystone=/etc/keystone/keystone.conf
       stacktender upgrade db-status --venv /usr \\
           --db-url keystone=mysql+pymysql://keystone:PASS@db/keystone
     """
     from stacktender.upgrade import dbstatus
 
+    default: Path | None = None
     if urls or configs:
         databases = dbstatus.databases_from_urls(urls) + dbstatus.databases_from_config(configs)
-        if venv is None:
+        if not venvs:
             try:
-                venv = dbstatus.testcloud_databases(testcloud_dir)[1]
+                default = dbstatus.testcloud_databases(testcloud_dir)[1]
             except ConfigError:
                 raise CommandError(
                     "--venv PATH is needed: the virtualenv whose migrations give the heads"
                 ) from None
     else:
-        databases, default_venv = dbstatus.testcloud_databases(testcloud_dir)
-        venv = venv or default_venv
-    statuses = dbstatus.db_status(databases, dbstatus.venv_python(venv), timeout=timeout)
+        databases, default = dbstatus.testcloud_databases(testcloud_dir)
+    pythons = dbstatus.venv_pythons(venvs, default)
+    releases = dbstatus.target_pythons(targets, progress=lambda m: click.echo(m, err=True))
+    statuses = dbstatus.db_status(databases, pythons, timeout=timeout, targets=releases)
     click.echo(render_rows(dbstatus.rows(statuses), dbstatus.COLUMNS, fmt, columns))
     unread = [s.database for s in statuses if s.note.startswith("unreachable")]
     if unread:

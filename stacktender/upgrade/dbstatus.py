@@ -13,7 +13,7 @@ from __future__ import annotations
 import configparser
 import json
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +36,10 @@ __all__ = [
     "evaluate",
     "installed_heads",
     "read_revisions",
+    "target_pythons",
     "testcloud_databases",
     "venv_python",
+    "venv_pythons",
 ]
 
 
@@ -115,6 +117,7 @@ class DbStatus:
     data_migrations: str = ""
     note: str = ""
     url: str = ""
+    target: str = ""  # the state against a target release's heads, when one is given
 
     def row(self) -> dict[str, Any]:
         phases = ", ".join(f"{k}: {v}" for k, v in self.phases.items())
@@ -127,6 +130,7 @@ class DbStatus:
             "phases": phases or "-",
             "pending": self.pending,
             "data_migrations": self.data_migrations,
+            "target": self.target,
             "note": self.note,
         }
 
@@ -220,6 +224,37 @@ def venv_python(venv: Path) -> Path:
         if candidate.exists():
             return candidate
     raise ConfigError(f"{venv}: no bin/python or bin/python3 (not a virtualenv or prefix)")
+
+
+def venv_pythons(items: Iterable[str], default: Path | None = None) -> dict[str, Path]:
+    """``PATH`` or ``SERVICE=PATH`` items (a venv or prefix each) as interpreters by
+    service; ``"*"`` (a bare PATH, else default) serves the services not named."""
+    out: dict[str, Path] = {}
+    for item in items:
+        service, sep, path = item.partition("=")
+        if sep and not Path(item).exists():
+            out[_service_of(_key(service))] = venv_python(Path(path))
+        else:
+            out["*"] = venv_python(Path(item))
+    if "*" not in out and default is not None:
+        out["*"] = venv_python(default)
+    return out
+
+
+def target_pythons(
+    items: Iterable[str], progress: Callable[[str], None] | None = None
+) -> dict[str, tuple[str, Path]]:
+    """``SERVICE=VERSION`` items: each release's cached venv (made on first use, from
+    PyPI, by stacktender.upgrade.releases), as (label, python) by service."""
+    from stacktender.upgrade.releases import ensure_release, package_for
+
+    out: dict[str, tuple[str, Path]] = {}
+    for key, version in _pairs(items, "version"):
+        service = _service_of(key)
+        package = package_for(service)
+        release = ensure_release(package, version, progress=progress)
+        out[service] = (f"{package} {release.version}", release.python)
+    return out
 
 
 # -- reading a database --------------------------------------------------------------------
@@ -424,13 +459,17 @@ def evaluate(db: ServiceDatabase, revisions: DatabaseRevisions, heads: Heads) ->
 
 def db_status(
     databases: Sequence[ServiceDatabase],
-    python: Path,
+    python: Path | Mapping[str, Path],
     timeout: float = 10.0,
     workers: int = 3,
+    targets: Mapping[str, tuple[str, Path]] | None = None,
 ) -> list[DbStatus]:
-    """The migration state of each database against the migrations installed for python.
+    """The migration state of each database against the migrations installed for python
+    (one interpreter, or one per service with ``"*"`` for the rest).
 
-    A database that cannot be read becomes a row with state ``unknown`` and the reason.
+    ``targets`` maps a service to (label, python) of a target release: each of its
+    databases also gets ``target``, its state against that release's heads. A database
+    that cannot be read becomes a row with state ``unknown`` and the reason.
     """
     recorded: dict[int, DatabaseRevisions] = {}
     rows: dict[int, DbStatus] = {}
@@ -441,23 +480,48 @@ def db_status(
             rows[i] = DbStatus(
                 db.service, db.database, [], [], "unknown", note=f"unreachable: {exc}"
             )
-    by_tree: dict[str, list[int]] = {}
+    pythons = python if isinstance(python, Mapping) else {"*": python}
+    # one run of the heads script per (interpreter, tree): it loads each tree once
+    jobs: dict[tuple[Path, str, bool], list[int]] = {}
     for i in recorded:
-        by_tree.setdefault(databases[i].migrations, []).append(i)
+        db = databases[i]
+        own = pythons.get(db.service) or pythons.get("*")
+        if own is None:
+            raise ConfigError(f"no virtualenv given for {db.service}")
+        jobs.setdefault((own, db.migrations, False), []).append(i)
+        if targets and db.service in targets:
+            jobs.setdefault((targets[db.service][1], db.migrations, True), []).append(i)
 
-    def one(tree: str) -> list[tuple[int, DbStatus]]:
-        idx = by_tree[tree]
+    def one(job: tuple[Path, str, bool]) -> list[tuple[int, bool, DbStatus]]:
+        interpreter, tree, is_target = job
+        idx = jobs[job]
         states = [recorded[i].alembic or () for i in idx]
         urls = [databases[i].url for i in idx]
-        found = installed_heads(python, tree, states, urls)
+        found = installed_heads(interpreter, tree, states, urls)
         return [
-            (i, evaluate(databases[i], recorded[i], h)) for i, h in zip(idx, found, strict=True)
+            (i, is_target, evaluate(databases[i], recorded[i], h))
+            for i, h in zip(idx, found, strict=True)
         ]
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for pairs in pool.map(one, by_tree):
-            rows.update(pairs)
+        results = [item for batch in pool.map(one, jobs) for item in batch]
+    for i, is_target, status in results:
+        if not is_target:
+            rows[i] = status
+    for i, is_target, status in results:
+        if is_target and targets:
+            label = targets[databases[i].service][0]
+            rows[i].target = f"{label}: {_summary(status)}"
     return [rows[i] for i in range(len(databases))]
+
+
+def _summary(status: DbStatus) -> str:
+    text = status.state
+    if status.state == "behind":
+        text += f", {status.pending} pending"
+        if status.phases:
+            text += " (" + ", ".join(f"{k} {v}" for k, v in status.phases.items()) + ")"
+    return text
 
 
 def rows(statuses: Iterable[DbStatus]) -> list[Mapping[str, Any]]:
@@ -474,5 +538,6 @@ COLUMNS = (
     "phases",
     "pending",
     "data_migrations",
+    "target",
     "note",
 )

@@ -123,3 +123,18 @@ def test_the_check_as_a_nagios_plugin(cli_run: Run, testcloud: RunningTestCloud)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.startswith("OPENSTACK-UPGRADE-CHECK OK - placement-status upgrade check: ")
     assert "failures=0;;0;0" in run.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_db_status_against_a_target_release(cli_run: Run, testcloud: RunningTestCloud) -> None:
+    url = testcloud.settings.database_url("testcloud_keystone")
+    run = cli_run(
+        "upgrade", "db-status", "--db-url", f"keystone={url}", "--to", "keystone=28.0.0",
+        "-f", "json", env=_env(testcloud), timeout=240,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (row,) = json.loads(run.stdout)
+    assert (row["state"], row["target"]) == ("up to date", "keystone 28.0.0: ahead")
+    bad = cli_run("upgrade", "db-status", "--to", "keystone=banana", env=_env(testcloud))
+    _one_line_error(bad, "not a version number")

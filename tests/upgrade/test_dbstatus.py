@@ -273,3 +273,45 @@ def test_python_that_lacks_the_project_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"cannot read keystone\.common\.sql migrations"):
         dbstatus.installed_heads(Path(sys.executable), "keystone", [()])
+
+
+def test_venv_pythons_per_service_and_default(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name / "bin").mkdir(parents=True)
+        (tmp_path / name / "bin" / "python3").write_text("")
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert dbstatus.venv_pythons([f"nova_api={a}", str(b)]) == {
+        "nova": a / "bin" / "python3",
+        "*": b / "bin" / "python3",
+    }
+    assert dbstatus.venv_pythons([f"keystone={a}"], default=b)["*"] == b / "bin" / "python3"
+    with pytest.raises(ConfigError, match="unknown service 'swift'"):
+        dbstatus.venv_pythons([f"swift={a}"])
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_a_database_at_an_older_release_against_installed_and_target(
+    testcloud: RunningTestCloud, scratch: Callable[..., str]
+) -> None:
+    """A scratch database recording keystone 28.0.0's heads (from that release's cached
+    venv) is behind the testcloud's keystone 30.0.0 and up to date for 28.0.0; the
+    testcloud's own keystone database is ahead of 28.0.0."""
+    _, venv = dbstatus.testcloud_databases(testcloud.settings.state_dir)
+    targets = dbstatus.target_pythons(["keystone=28.0.0"])
+    label, old_python = targets["keystone"]
+    assert label == "keystone 28.0.0"
+    old = dbstatus.installed_heads(old_python, "keystone", [()])[0]
+    url = scratch([h for h, _ in old.heads])
+    own = testcloud.settings.database_url("testcloud_keystone")
+    dbs = [
+        ServiceDatabase("keystone", "at-28", url, "keystone"),
+        ServiceDatabase("keystone", "testcloud", own, "keystone"),
+    ]
+    rows = dbstatus.db_status(dbs, dbstatus.venv_python(venv), targets=targets)
+    at28, current = rows
+    assert at28.state == "behind"
+    assert at28.pending >= 1
+    assert at28.target == "keystone 28.0.0: up to date"
+    assert current.state == "up to date"
+    assert current.target == "keystone 28.0.0: ahead"
