@@ -83,7 +83,8 @@ def db_status(
     migrations installed in a service virtualenv: up to date, behind or ahead, the
     expand/contract phases, and online data migrations where they can be read.
 
-    With no --db-url or --config, the testcloud's databases and venv. Nothing is written.
+    With no --db-url or --config, the testcloud's databases and venv. A nova API database
+    adds the cell databases its cell_mappings name. Nothing is written.
     Exits 1 when a database cannot be read.
 
     \b
@@ -101,6 +102,8 @@ def db_status(
     default: Path | None = None
     if urls or configs:
         databases = dbstatus.databases_from_urls(urls) + dbstatus.databases_from_config(configs)
+        # a nova API database names every cell database (cell0 too) in its cell_mappings
+        databases = dbstatus.with_nova_cells(databases, timeout)
         if not venvs:
             try:
                 default = dbstatus.testcloud_databases(testcloud_dir)[1]

@@ -40,6 +40,7 @@ __all__ = [
     "testcloud_databases",
     "venv_python",
     "venv_pythons",
+    "with_nova_cells",
 ]
 
 
@@ -214,6 +215,69 @@ def databases_from_config(items: Iterable[str]) -> list[ServiceDatabase]:
                     raise ConfigError(f"{path}: no [{sections[0]}] connection")
                 continue
             out += databases_from_urls([f"{tree}={url}"])
+    return out
+
+
+def _format_cell_url(url: str, default: str | None) -> str:
+    """A cell mapping's URL with nova's template fields ({username}, {hostname}...) filled
+    from the [database] connection, as nova's CellMapping.format_db_url does."""
+    if "{" not in url or default is None:
+        return url
+    parts = urlsplit(default)
+    subs = {
+        "username": parts.username,
+        "password": parts.password,
+        "hostname": parts.hostname,
+        "port": parts.port,
+        "scheme": parts.scheme,
+        "query": parts.query,
+        "fragment": parts.fragment,
+        "path": parts.path.lstrip("/"),
+    }
+    try:
+        return url.format(**subs)
+    except (KeyError, IndexError, ValueError):
+        return url
+
+
+def _same_database(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.hostname, pa.port or 0, pa.path.strip("/")) == (
+        pb.hostname,
+        pb.port or 0,
+        pb.path.strip("/"),
+    )
+
+
+def with_nova_cells(
+    databases: Sequence[ServiceDatabase], timeout: float = 10.0
+) -> list[ServiceDatabase]:
+    """databases plus the nova cell databases (cell0 included) that the cell_mappings of
+    a listed nova API database name and that are not listed yet (read only). An API
+    database that cannot be read adds nothing (its own row says why)."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
+
+    out = list(databases)
+    cell_default = next((d.url for d in databases if d.migrations == "nova"), None)
+    for api in [d for d in databases if d.migrations == "nova_api"]:
+        engine = sa.create_engine(
+            _sqlalchemy_url(api.url), connect_args={"connect_timeout": max(1, int(timeout))}
+        )
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text("SELECT name, database_connection FROM cell_mappings ORDER BY id")
+                ).all()
+        except SQLAlchemyError:
+            continue
+        finally:
+            engine.dispose()
+        for _name, raw in found:
+            url = _format_cell_url(str(raw or ""), cell_default)
+            if not url or "{" in url or any(_same_database(url, d.url) for d in out):
+                continue
+            out += databases_from_urls([f"nova={url}"])
     return out
 
 

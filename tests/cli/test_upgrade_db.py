@@ -83,8 +83,10 @@ def test_db_status_from_a_config_file_and_an_unreachable_url(
         env=_env(testcloud), timeout=180,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
+    # nova.conf names the API and cell1 databases; cell_mappings adds cell0
     assert sorted(run.stdout.splitlines()) == [
         "testcloud_nova_api up to date",
+        "testcloud_nova_cell0 up to date",
         "testcloud_nova_cell1 up to date",
     ]
     dead = f"mysql+pymysql://root:hunter2@127.0.0.1:{free_port()}/keystone"

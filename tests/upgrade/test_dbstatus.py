@@ -315,3 +315,24 @@ def test_a_database_at_an_older_release_against_installed_and_target(
     assert at28.target == "keystone 28.0.0: up to date"
     assert current.state == "up to date"
     assert current.target == "keystone 28.0.0: ahead"
+
+
+def test_cell_mapping_templates_are_filled_as_nova_does() -> None:
+    default = "mysql+pymysql://nova:pw@db1:3307/nova_cell1?charset=utf8"
+    template = "{scheme}://{username}:{password}@{hostname}:{port}/nova_cell0?{query}"
+    assert dbstatus._format_cell_url(template, default) == (
+        "mysql+pymysql://nova:pw@db1:3307/nova_cell0?charset=utf8"
+    )
+    assert dbstatus._format_cell_url(template, None) == template
+    assert dbstatus._format_cell_url("mysql://h/x", default) == "mysql://h/x"
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_nova_cells_come_from_cell_mappings(testcloud: RunningTestCloud) -> None:
+    settings = testcloud.settings
+    api = settings.database_url("testcloud_nova_api")
+    cell1 = settings.database_url("testcloud_nova_cell1")
+    given = dbstatus.databases_from_urls([f"nova_api={api}", f"nova={cell1}"])
+    names = [d.database for d in dbstatus.with_nova_cells(given)]
+    assert names == ["testcloud_nova_api", "testcloud_nova_cell1", "testcloud_nova_cell0"]
