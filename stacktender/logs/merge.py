@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from itertools import chain, islice
 from operator import attrgetter
+from typing import Any, TypeVar
 
 from stacktender.logs.filters import LogFilter
 from stacktender.logs.record import LogRecord, ParseStats
@@ -27,6 +28,7 @@ from stacktender.logs.sources import LogSource
 REORDER_WINDOW = 64
 _BY_TIME = attrgetter("ts")
 _CHUNK = 1024
+T = TypeVar("T")
 
 
 def reordered(records: Iterable[LogRecord], window: int = REORDER_WINDOW) -> Iterator[LogRecord]:
@@ -34,19 +36,22 @@ def reordered(records: Iterable[LogRecord], window: int = REORDER_WINDOW) -> Ite
     return chain.from_iterable(_reordered(_chunks(records, _CHUNK), window))
 
 
-def _reordered(batches: Iterable[list[LogRecord]], window: int) -> Iterator[list[LogRecord]]:
+def _reordered(
+    batches: Iterable[list[T]], window: int, key: Callable[[T], Any] = _BY_TIME
+) -> Iterator[list[T]]:
     """reordered() on lists: sort each list with the last ``window`` records of the
     one before it, and hold its own last ``window`` back for the next.
 
     A record released here has ``window`` held ones after it in time that all came
     before any record still unread; so a record displaced by at most ``window``
-    positions can never belong before a released one.
+    positions can never belong before a released one. ``key`` gives an item's time
+    (fastmerge orders (time, text) tuples the same way).
     """
-    held: list[LogRecord] = []
+    held: list[T] = []
     for batch in batches:
         if held:
             batch = held + batch
-        batch.sort(key=_BY_TIME)  # stable: ties keep their input order
+        batch.sort(key=key)  # stable: ties keep their input order
         if len(batch) > window:
             held = batch[len(batch) - window :] if window else []
             del batch[len(batch) - window :]
@@ -64,8 +69,10 @@ def merge(streams: Sequence[Iterable[LogRecord]], chunk: int = _CHUNK) -> Iterat
     return chain.from_iterable(_merged([_chunks(s, chunk) for s in streams]))
 
 
-def _merged(streams: Sequence[Iterator[list[LogRecord]]]) -> Iterator[list[LogRecord]]:
-    """merge() on lists of records.
+def _merged(
+    streams: Sequence[Iterator[list[T]]], key: Callable[[T], Any] = _BY_TIME
+) -> Iterator[list[T]]:
+    """merge() on lists of records (or of other items with a time ``key``).
 
     Each round takes the next list of every stream that has run dry and emits, in one
     stable sort, everything no stream can still precede: records before the
@@ -76,33 +83,39 @@ def _merged(streams: Sequence[Iterator[list[LogRecord]]]) -> Iterator[list[LogRe
     if len(streams) == 1:
         yield from streams[0]
         return
-    pending: list[list[LogRecord]] = [[] for _ in streams]
+    pending: list[list[T]] = [[] for _ in streams]
+    # where each pending list's unemitted part starts: a list is read from an offset
+    # rather than sliced, as slicing would copy what is left of it every round
+    starts = [0] * len(streams)
     live = list(range(len(streams)))
     while live:
         for index in live:
-            while not pending[index]:
+            while starts[index] >= len(pending[index]):
                 batch = next(streams[index], None)
                 if batch is None:
+                    pending[index] = []
                     break
-                pending[index] = batch
+                pending[index], starts[index] = batch, 0
         live = [i for i in live if pending[i]]
         if not live:
             return
-        lasts = [pending[i][-1].ts for i in live]
+        lasts = [key(pending[i][-1]) for i in live]
         watermark = min(lasts)
         first = live[lasts.index(watermark)]
-        ready: list[LogRecord] = []
+        ready: list[T] = []
         for index in live:
-            records = pending[index]
+            records, start = pending[index], starts[index]
             if index == first:
-                ready += records
-                pending[index] = []
+                ready += records[start:] if start else records
+                starts[index] = len(records)
                 continue
-            cut = (bisect_right if index < first else bisect_left)(records, watermark, key=_BY_TIME)
-            if cut:
-                ready += records[:cut]
-                pending[index] = records[cut:]
-        ready.sort(key=_BY_TIME)
+            cut = (bisect_right if index < first else bisect_left)(
+                records, watermark, start, key=key
+            )
+            if cut > start:
+                ready += records[start:cut]
+                starts[index] = cut
+        ready.sort(key=key)
         yield ready
 
 
@@ -168,7 +181,7 @@ _GC_YOUNG = 10_000  # allocations between collections of the youngest generation
 _merging = 0  # merges running in this process; the collector is tuned while any is
 
 
-def _quiet_gc(batches: Iterator[list[LogRecord]]) -> Iterator[list[LogRecord]]:
+def _quiet_gc(batches: Iterator[list[T]]) -> Iterator[list[T]]:
     """Yield from ``batches`` with the cyclic garbage collector run less often.
 
     A merge allocates several container objects per line (record, its lists) and

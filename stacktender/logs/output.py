@@ -26,6 +26,17 @@ def _text_lines(record: LogRecord, colour: bool) -> Iterator[str]:
         yield f"\x1b[{code}m{label}{line}\x1b[0m\n" if code else label + line + "\n"
 
 
+def text_style(label: str, level: str, colour: bool) -> tuple[str, str]:
+    """What goes before and after each line of a record at ``level`` in text output."""
+    code = _COLOURS.get(level) if colour else None
+    return (f"\x1b[{code}m{label}", "\x1b[0m\n") if code else (label, "\n")
+
+
+def record_text(record: LogRecord, colour: bool = False) -> str:
+    """A record as write_text prints it: every line labelled, each with its newline."""
+    return "".join(_text_lines(record, colour))
+
+
 def _json_lines(record: LogRecord, colour: bool) -> Iterator[str]:
     yield json.dumps(record.as_dict(), ensure_ascii=False) + "\n"
 
