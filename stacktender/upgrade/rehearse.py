@@ -33,6 +33,7 @@ from stacktender.secrets import mask_url
 from stacktender.upgrade import releases
 
 __all__ = [
+    "CHANGE_COLUMNS",
     "SERVICES",
     "MigrationTool",
     "Rehearsal",
@@ -243,9 +244,10 @@ def _service_url(parsed: Any, database: str) -> str:
     return str(url.render_as_string(hide_password=False))
 
 
-def _client_env(parsed: Any, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _client_env(parsed: Any, tmp: Path, write: bool) -> tuple[list[str], dict[str, str]]:
     """Connection arguments for the command-line clients; the password goes in a file
-    (MySQL) or the environment (PostgreSQL), never on a command line."""
+    (MySQL, written to tmp when write) or the environment (PostgreSQL), never on a command
+    line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL", "PG"))}
     if parsed.get_backend_name() == "mysql":
         lines = ["[client]", f"user={parsed.username or os.environ.get('USER', 'root')}"]
@@ -257,8 +259,9 @@ def _client_env(parsed: Any, tmp: Path) -> tuple[list[str], dict[str, str]]:
         else:
             lines += [f"host={parsed.host or 'localhost'}", f"port={parsed.port or 3306}"]
         cnf = tmp / "client.cnf"
-        cnf.write_text("\n".join(lines) + "\n")
-        cnf.chmod(0o600)
+        if write:
+            cnf.touch(0o600)
+            cnf.write_text("\n".join(lines) + "\n")
         return [f"--defaults-extra-file={cnf}"], env
     if parsed.password:
         env["PGPASSWORD"] = str(parsed.password)
@@ -699,8 +702,8 @@ def rehearse(
     report.config = mask_url(_config_text(tool, scratch_url))
 
     with tempfile.TemporaryDirectory(prefix="stacktender-rehearse-") as tmpdir:
-        tmp = Path(tmpdir)
-        conn, env = _client_env(parsed, tmp)
+        tmp = Path(tmpdir) if execute else Path("<tmp>")
+        conn, env = _client_env(parsed, tmp, write=execute)
         dump, load = _copy_commands(parsed, scratch, conn)
         copy = Step("copy", f"{' '.join(dump)} | {' '.join(load)}")
         drop = Step("drop", f"DROP DATABASE {scratch}")
