@@ -34,6 +34,7 @@ from stacktender.upgrade.options import (
 from stacktender.upgrade.releases import (
     Release,
     ReleaseError,
+    check_release,
     ensure_release,
     find_installed,
     installed_release,
@@ -604,8 +605,11 @@ def config_diff(
     ini = IniFile.read(config)  # a bad file fails before any venv is built
     installed: Release
     to = resolve_version(package, to)
+    from_version = resolve_version(package, from_version) if from_version else None
+    for version in (to, from_version):
+        if version:  # both known before either is installed
+            check_release(package, version, cache_dir)
     if from_version:
-        from_version = resolve_version(package, from_version)
         installed = ensure_release(
             package, from_version, cache_dir=cache_dir, check=namespace_errors, progress=progress
         )

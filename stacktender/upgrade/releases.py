@@ -27,6 +27,7 @@ __all__ = [
     "PACKAGES",
     "Release",
     "ReleaseError",
+    "check_release",
     "default_cache_dir",
     "ensure_release",
     "find_installed",
@@ -193,13 +194,9 @@ def ensure_release(
         return Release(package, version, pybin, cached=True)
     exclude_newer: str | None = None
     if check_pypi:
-        known = pypi_releases(package)
-        if version not in known:
-            finals = [v for v in sorted(known, key=_version_key) if re.fullmatch(r"[\d.]+", v)]
-            raise ConfigError(
-                f"PyPI has no release {version} of {package} (latest: {', '.join(finals[-8:])})"
-            )
-        exclude_newer = (known[version] + DEPENDENCY_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+        uploaded = check_release(package, version, root)
+        if uploaded is not None:
+            exclude_newer = (uploaded + DEPENDENCY_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
     root.mkdir(parents=True, exist_ok=True)
     if progress is not None:
         progress(f"installing {package} {version} into {target} (first use)")
@@ -256,6 +253,21 @@ def ensure_release(
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return Release(package, version, pybin, cached=True)
+
+
+def check_release(package: str, version: str, cache_dir: Path | None = None) -> datetime | None:
+    """ConfigError unless the release is cached or on PyPI; its upload time when asked."""
+    if not _VERSION_RE.match(version):
+        raise ConfigError(f"{version!r} is not a version number (e.g. 33.0.0)")
+    if ((cache_dir or default_cache_dir()) / f"{package}-{version}" / MARKER).exists():
+        return None
+    known = pypi_releases(package)
+    if version not in known:
+        finals = [v for v in sorted(known, key=_version_key) if re.fullmatch(r"[\d.]+", v)]
+        raise ConfigError(
+            f"PyPI has no release {version} of {package} (latest: {', '.join(finals[-8:])})"
+        )
+    return known[version]
 
 
 def _run(cmd: list[str], timeout: float) -> None:

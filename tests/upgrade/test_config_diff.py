@@ -388,10 +388,12 @@ def test_unknown_release_or_service_fails_before_writing(tmp_path: Path) -> None
     conf = tmp_path / "nova.conf"
     conf.write_text(NOVA_31)
     with pytest.raises(ConfigError, match=r"PyPI has no release 99\.0\.0 of nova"):
-        config_diff("nova", conf, "99.0.0", from_version="31.0.0", cache_dir=CACHE)
+        config_diff("nova", conf, "99.0.0", from_version="31.0.0", cache_dir=tmp_path / "cache")
+    with pytest.raises(ConfigError, match=r"PyPI has no release 30\.9\.9 of nova"):
+        config_diff("nova", conf, "34.0.0", from_version="30.9.9", cache_dir=tmp_path / "cache")
     with pytest.raises(ConfigError, match="unknown service 'novva'"):
         config_diff("novva", conf, "34.0.0", cache_dir=CACHE)
-    assert not (CACHE / "nova-99.0.0").exists()
+    # nothing installed (the cache directory is not even created), nothing written
     assert conf.read_text() == NOVA_31 and list(tmp_path.iterdir()) == [conf]
 
 
