@@ -181,7 +181,7 @@ def upgrade_check(
     from stacktender.upgrade import prechecks
 
     specs = _specs(services, venv, configs, testcloud_dir)
-    if venv is None and nova_db is None:
+    if venv is None and nova_db is None and (not services or "nova" in services):
         nova_db = _testcloud_nova_db(testcloud_dir)
     reports = prechecks.run_prechecks(specs, timeout=timeout)
     rows = [row for report in reports for row in report.rows()]

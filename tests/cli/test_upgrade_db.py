@@ -140,3 +140,26 @@ def test_db_status_against_a_target_release(cli_run: Run, testcloud: RunningTest
     assert (row["state"], row["target"]) == ("up to date", "keystone 28.0.0: ahead")
     bad = cli_run("upgrade", "db-status", "--to", "keystone=banana", env=_env(testcloud))
     _one_line_error(bad, "not a version number")
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_the_check_in_a_sweep_for_prometheus(cli_run: Run, testcloud: RunningTestCloud) -> None:
+    settings = testcloud.settings
+    config = f"""
+targets:
+  openstack-upgrade:
+    url: file://{settings.venv}
+sweep:
+  - name: upgrade-placement
+    check: openstack-upgrade-check
+    timeout: 120
+    options: {{service: placement, config: {settings.etc / "placement/placement.conf"}}}
+"""
+    run = cli_run("sweep", "-f", "prometheus", config=config, timeout=180)
+    assert run.returncode == 0, run.stderr
+    assert (
+        'stacktender_check_status{name="upgrade-placement",check="openstack-upgrade-check"} 0'
+        in run.stdout
+    )
+    assert 'label="checks",unit=""} 3' in run.stdout
