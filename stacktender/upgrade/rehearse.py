@@ -319,24 +319,33 @@ def _quote(parsed: Any, name: str) -> str:
 
 
 def _create_scratch(parsed: Any, scratch: str) -> None:
-    q = _quote(parsed, scratch)
-    if parsed.get_backend_name() == "mysql":
-        from sqlalchemy import text
+    """An empty database with the source's character set and collation."""
+    from sqlalchemy import text
 
-        engine = _engine(parsed, parsed.database)
+    mysql = parsed.get_backend_name() == "mysql"
+    sql = (
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+        "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db"
+        if mysql
+        else "SELECT pg_encoding_to_char(encoding), datcollate, datctype "
+        "FROM pg_database WHERE datname = :db"
+    )
+    engine = _engine(parsed, parsed.database)
+    try:
         with engine.connect() as conn:
-            charset, collation = conn.execute(
-                text(
-                    "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
-                    "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :db"
-                ),
-                {"db": parsed.database},
-            ).one()
+            found = conn.execute(text(sql), {"db": parsed.database}).one()
+    finally:
         engine.dispose()
-        sql = f"CREATE DATABASE {q} CHARACTER SET {charset} COLLATE {collation}"
+    q = _quote(parsed, scratch)
+    if mysql:
+        create = f"CREATE DATABASE {q} CHARACTER SET {found[0]} COLLATE {found[1]}"
     else:
-        sql = f"CREATE DATABASE {q}"
-    _admin(parsed, sql, f"create the scratch database {scratch}")
+        # template0: template1 may hold objects of the site's own the source never had
+        create = (
+            f"CREATE DATABASE {q} TEMPLATE template0 ENCODING '{found[0]}' "
+            f"LC_COLLATE '{found[1]}' LC_CTYPE '{found[2]}'"
+        )
+    _admin(parsed, create, f"create the scratch database {scratch}")
 
 
 def _drop_scratch(parsed: Any, scratch: str) -> None:
@@ -425,7 +434,10 @@ _PG_QUERIES = {
         "AND NOT a.attisdropped"
     ),
     "index": (
-        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+        # "CREATE [UNIQUE] INDEX name ON public.t USING btree (a, b)" -> "[UNIQUE ]btree (a, b)"
+        "SELECT tablename, indexname, regexp_replace(indexdef, "
+        "'^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ USING ', '\\1') "
+        "FROM pg_indexes WHERE schemaname = current_schema()"
     ),
     "constraint": (
         "SELECT c.relname, con.conname, "

@@ -335,3 +335,57 @@ def test_keystone_2024_database_rehearsed_through_expand_migrate_contract(
 def test_schema_change_rows_have_every_column() -> None:
     change = SchemaChange("removed", "index", "t", "ix", "BTREE (a)")
     assert list(change.row()) == ["change", "kind", "table", "name", "before", "after"]
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+PG = "postgresql://postgres@127.0.0.1:5432"  # the shared server (scripts/ensure-services.sh)
+
+
+def _pg(sql: str, params: dict[str, str] | None = None) -> list[tuple[object, ...]]:
+    engine = sa.create_engine(
+        PG.replace("postgresql:", "postgresql+psycopg:") + "/postgres", isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(sa.text(sql), params or {})
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_placement_source(placement_old: releases.Release) -> Iterator[str]:
+    name = f"sttest_pg_placement_{secrets.token_hex(3)}"
+    _pg(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{PG}/{name}"
+        assert [s.result for s in migrate(placement_old, "placement", url)] == ["ok"]
+        yield url
+    finally:
+        _pg(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.mark.integration
+def test_postgresql_database_rehearsed_with_a_cached_release(pg_placement_source: str) -> None:
+    before = database_checksum(pg_placement_source)
+    # a cached venv of the target (built once; the driver psycopg2 is added to it)
+    report = rehearse("placement", "16.0.0", pg_placement_source, execute=True)
+    assert report.result == "ok", report.error
+    assert report.python.endswith("openstack-placement-16.0.0/bin/python")
+    assert report.steps[0].command.startswith("pg_dump --host=127.0.0.1 --port=5432")
+    assert report.revision_before == ["422ece571366"]
+    assert report.revision_after == ["a082b8bb98d0"]
+    assert {c.change for c in report.changes} == {"removed"}
+    assert {c.name: c.before for c in report.changes if c.kind == "index"} == {
+        "inventories_resource_provider_id_idx": "btree (resource_provider_id)",
+        "inventories_resource_provider_resource_class_idx":
+            "btree (resource_provider_id, resource_class_id)",
+        "ix_placement_aggregates_uuid": "btree (uuid)",
+        "resource_providers_name_idx": "btree (name)",
+        "resource_providers_uuid_idx": "btree (uuid)",
+    }  # fmt: skip
+    assert len(report.changes) == 5
+    assert report.source_unchanged is True
+    assert _pg("SELECT datname FROM pg_database WHERE datname = :n", {"n": report.scratch}) == []
+    assert database_checksum(pg_placement_source) == before
