@@ -89,11 +89,12 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
     for lines in batches:
         done: list[Item] = []
         finish = done.append
+        # Every line read is a head or a continuation, so these counts also say where
+        # in the batch the reader is, and the record's head is (no enumerate per line).
         heads = continued = 0
-        head_at = -1  # index of the record's head in this batch, if it is in it
-        at = 0
+        mark = 0  # continuation lines before the last head in this batch
         try:
-            for at, line in enumerate(lines):
+            for line in lines:
                 base = hours(line[:13])
                 if base is not None:
                     parts = line.split(" ", 5)
@@ -130,7 +131,7 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                             prefix, tail, sep = style
                             text = prefix + line + tail
                             key = parts
-                            head_at = at
+                            mark = continued
                             heads += 1
                             continue
                 first = line[:1]
@@ -184,7 +185,7 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                         prefix, tail, sep = style
                         text = prefix + line + tail
                         key = parts
-                        head_at = at
+                        mark = continued
                         heads += 1
                         continue
                     if syslog_match(line) is not None:
@@ -198,6 +199,8 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                 text += sep + line + tail
                 continued += 1
         except _Switch:
+            at = heads + continued  # the line that switched
+            head_at = heads - 1 + mark if heads else -1
             stats.lines += at
             stats.records += heads
             stats.continuation += continued
@@ -231,7 +234,8 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
         stats.lines += len(lines)
         stats.records += heads
         stats.continuation += continued
-        if head_at >= 0:
+        if heads:
+            head_at = heads - 1 + mark
             carried = lines[head_at:]
             head_lineno = lineno + head_at
         else:
