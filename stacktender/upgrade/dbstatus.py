@@ -262,7 +262,7 @@ def with_nova_cells(
     cell_default = next((d.url for d in databases if d.migrations == "nova"), None)
     for api in [d for d in databases if d.migrations == "nova_api"]:
         engine = sa.create_engine(
-            _sqlalchemy_url(api.url), connect_args={"connect_timeout": max(1, int(timeout))}
+            _sqlalchemy_url(api.url), connect_args=_connect_args(api.url, timeout)
         )
         try:
             with engine.connect() as conn:
@@ -335,6 +335,13 @@ def _sqlalchemy_url(url: str) -> str:
     return scheme + sep + rest
 
 
+def _connect_args(url: str, timeout: float) -> dict[str, Any]:
+    """A connect timeout for the network drivers (SQLite takes none)."""
+    if url.partition(":")[0].partition("+")[0] in ("mysql", "postgresql", "postgres"):
+        return {"connect_timeout": max(1, int(timeout))}
+    return {}
+
+
 def read_revisions(url: str, timeout: float = 10.0) -> DatabaseRevisions:
     """The revisions a database records (read only); ServiceUnreachable when it cannot be
     reached, ConfigError for a URL that is not a database URL."""
@@ -342,9 +349,7 @@ def read_revisions(url: str, timeout: float = 10.0) -> DatabaseRevisions:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
     try:
-        engine = sa.create_engine(
-            _sqlalchemy_url(url), connect_args={"connect_timeout": max(1, int(timeout))}
-        )
+        engine = sa.create_engine(_sqlalchemy_url(url), connect_args=_connect_args(url, timeout))
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise ConfigError(f"{mask_url(url)}: not a database URL: {exc}") from None
     try:

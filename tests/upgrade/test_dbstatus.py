@@ -336,3 +336,35 @@ def test_nova_cells_come_from_cell_mappings(testcloud: RunningTestCloud) -> None
     given = dbstatus.databases_from_urls([f"nova_api={api}", f"nova={cell1}"])
     names = [d.database for d in dbstatus.with_nova_cells(given)]
     assert names == ["testcloud_nova_api", "testcloud_nova_cell1", "testcloud_nova_cell0"]
+
+
+@pytest.mark.integration
+def test_postgresql_database_is_read_with_the_services_url() -> None:
+    """A PostgreSQL service URL (psycopg2, as the services write it) is read with psycopg."""
+    import psycopg
+
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    name = f"st_dbstatus_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}") as conn:
+            conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+            conn.execute("INSERT INTO alembic_version VALUES ('b'), ('a')")
+        url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        assert dbstatus.read_revisions(url) == DatabaseRevisions(("a", "b"), None)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_sqlite_database_is_read(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "keystone.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE migrate_version (repository_id TEXT, version INT)")
+        conn.execute("INSERT INTO migrate_version VALUES ('keystone', 109)")
+    assert dbstatus.read_revisions(f"sqlite:///{path}") == DatabaseRevisions(None, 109)
+    with pytest.raises(ConfigError, match="not a database URL"):
+        dbstatus.read_revisions("nonsense")
