@@ -184,7 +184,7 @@ def run_rolling(
 def resolve_nodes(target: RollingTarget) -> list[str]:
     """The group's hosts in inventory order (the order the play takes them)."""
     if bool(target.inventory) == bool(target.hosts):
-        raise ConfigError("give either an inventory file or a list of hosts, not both/neither")
+        raise ConfigError("give exactly one of an inventory file and a list of hosts")
     if target.hosts:
         bad = [h for h in target.hosts if not h or any(c.isspace() or c == "," for c in h)]
         if bad:

@@ -38,7 +38,7 @@ from stacktender.upgrade.galera_rolling import (
 )
 
 # Fast polling: the loopback cluster rejoins in seconds.
-FAST = {"poll_interval": 0.5}
+POLL = 0.5
 
 
 # -- the cluster and its inventory ---------------------------------------------------------
@@ -230,7 +230,7 @@ def test_nodes_come_from_the_inventory_group_in_order(tmp_path: Path) -> None:
     ("target", "options", "message"),
     [
         (RollingTarget(hosts=("a",)), RollingOptions(mode="reboot"), "unknown mode 'reboot'"),
-        (RollingTarget(), RollingOptions(), "either an inventory file or a list of hosts"),
+        (RollingTarget(), RollingOptions(), "exactly one of an inventory file and a list of hosts"),
         (RollingTarget(hosts=("a b",)), RollingOptions(), "bad host name"),
         (RollingTarget(hosts=("a", "a")), RollingOptions(), "listed twice"),
         (RollingTarget(hosts=("a",)), RollingOptions(expected_size=0), "at least 1"),
@@ -264,7 +264,7 @@ def test_unreachable_node_fails_the_dry_run_with_its_name(tmp_path: Path) -> Non
 
     options = RollingOptions(
         extravars={"ansible_port": free_port(), "ansible_ssh_common_args": "-o BatchMode=yes"},
-        **FAST,
+        poll_interval=POLL,
     )
     run = run_rolling(RollingTarget(hosts=("127.0.0.1",)), options, check=True)
     assert not run.ok
@@ -285,7 +285,7 @@ def test_check_mode_changes_nothing(cluster: GaleraCluster, tmp_path: Path) -> N
     try:
         report = galera_rolling(
             RollingTarget(inventory=write_inventory(cluster, tmp_path / "hosts.yml")),
-            RollingOptions(**FAST),
+            RollingOptions(poll_interval=POLL),
         )
     finally:
         watch.stop()
@@ -318,7 +318,7 @@ def test_restart_rolls_one_node_at_a_time(cluster: GaleraCluster, tmp_path: Path
     try:
         report = galera_rolling(
             RollingTarget(inventory=write_inventory(cluster, tmp_path / "hosts.yml")),
-            RollingOptions(mode="restart", **FAST),
+            RollingOptions(mode="restart", poll_interval=POLL),
             execute=True,
             progress=lines.append,
         )
@@ -369,7 +369,7 @@ def test_node_that_does_not_come_back_stops_the_run(cluster: GaleraCluster, tmp_
     started = time.monotonic()
     run = run_rolling(
         RollingTarget(inventory=inventory),
-        RollingOptions(sync_timeout=8, **FAST),
+        RollingOptions(sync_timeout=8, poll_interval=POLL),
         check=False,
     )
     took = time.monotonic() - started
@@ -399,7 +399,7 @@ def test_unhealthy_cluster_is_refused_before_any_node(
     before = pids(cluster)
     report = galera_rolling(
         RollingTarget(inventory=write_inventory(cluster, tmp_path / "hosts.yml")),
-        RollingOptions(extravars={"galera_precheck_timeout": 1}, **FAST),
+        RollingOptions(extravars={"galera_precheck_timeout": 1}, poll_interval=POLL),
         execute=True,
     )
     assert not report.ok and not report.executed
@@ -425,7 +425,7 @@ def test_upgrade_mode_runs_the_package_step_while_the_node_is_down(
     )
     run = run_rolling(
         RollingTarget(inventory=write_inventory(cluster, tmp_path / "hosts.yml")),
-        RollingOptions(mode="upgrade", extravars={"galera_upgrade_cmd": hook}, **FAST),
+        RollingOptions(mode="upgrade", extravars={"galera_upgrade_cmd": hook}, poll_interval=POLL),
         check=False,
     )
     assert run.ok, run.error
