@@ -90,6 +90,8 @@ def config_diff(
 
     if rows:
         click.echo(render_rows(rows, shown, fmt, columns))
+    for note in diff.notes:
+        click.echo(f"note: {note}", err=True)
     click.echo(diff.summary(), err=True)
     if fix:
         if not diff.fixable:

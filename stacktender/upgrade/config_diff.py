@@ -232,6 +232,7 @@ class ConfigDiff:
     options_set: int  # options the file sets
     unchanged: int  # of those, fine as they are in the target
     new_elsewhere: int = 0  # new options in groups the file does not use (not listed)
+    notes: list[str] = field(default_factory=list)  # how the metadata was read, for people
 
     def summary(self) -> str:
         """One line: what the file sets and what the target release makes of it."""
@@ -277,8 +278,30 @@ def _differing(before: str | None, after: str | None, width: int = 40) -> tuple[
     )
 
 
-def _ref(opt: OptionInfo) -> str:
-    return f"[{opt.group}] {opt.name}"
+def _ref(opt: OptionInfo, section: str, template: str | None) -> str:
+    """``[group] name`` of opt; a backend section keeps its own name for template options."""
+    return f"[{section}] {opt.name}" if opt.group == template else f"[{opt.group}] {opt.name}"
+
+
+# Sections a service creates at run time, one per backend, holding a template group's
+# options: cinder's enabled_backends (backend_defaults), glance's multi-store
+# enabled_backends = name:type and its reserved stores (glance_store).
+BACKEND_TEMPLATES = ("backend_defaults", "glance_store")
+RESERVED_BACKENDS = ("os_glance_staging_store", "os_glance_tasks_store")
+
+
+def _backend_sections(ini: IniFile, target: ReleaseOptions) -> dict[str, str]:
+    """Backend section -> the group whose options it holds."""
+    template = next((t for t in BACKEND_TEMPLATES if t in target.groups), None)
+    if template is None:
+        return {}
+    names = set(RESERVED_BACKENDS) if template == "glance_store" else set()
+    for item in ini.options:
+        if item.group == "DEFAULT" and item.name == "enabled_backends":
+            for part in item.value.replace("\n", ",").split(","):
+                if part.strip():
+                    names.add(normalize_name(part.split(":")[0].strip(), "x")[0])
+    return dict.fromkeys(names, template)
 
 
 def _why(opt: OptionInfo) -> str:
@@ -298,13 +321,15 @@ def diff_options(
     set_keys: set[tuple[str, str]] = set()
     unchanged = 0
     tgt = target.label
+    backends = _backend_sections(ini, target)
     for item in ini.options:
         group, name = item.group, item.name
         set_keys.add((group, name))
-        t_opt, t_alias = target.resolve(group, name)
-        i_opt, _ = installed.resolve(group, name)
+        template = backends.get(group)
+        t_opt, t_alias = target.resolve(template or group, name)
+        i_opt, _ = installed.resolve(template or group, name)
         for known in (t_opt, i_opt):
-            if known is not None:
+            if known is not None and template is None:
                 set_keys.add(known.key)
         if t_opt is not None and not t_alias:
             if t_opt.deprecated_for_removal:
@@ -321,7 +346,7 @@ def diff_options(
                 unchanged += 1
             continue
         if t_opt is not None:  # a deprecated name the target still reads
-            moved = t_opt.group != group
+            moved = not _ref(t_opt, group, template).startswith(f"[{group}] ")
             findings.append(
                 Finding(
                     "renamed",
@@ -330,30 +355,32 @@ def diff_options(
                     item.lineno,
                     _join(
                         f"deprecated name in {tgt} (still read); "
-                        f"{'moved' if moved else 'renamed'} to {_ref(t_opt)}",
+                        f"{'moved' if moved else 'renamed'} to {_ref(t_opt, group, template)}",
                         "itself deprecated for removal" if t_opt.deprecated_for_removal else "",
                     ),
-                    replacement=_ref(t_opt),
+                    replacement=_ref(t_opt, group, template),
                     fix="move" if moved else "rename",
                 )
             )
             continue
         if i_opt is None:
-            findings.append(
-                Finding(
-                    "unknown",
-                    group,
-                    name,
-                    item.lineno,
-                    f"declared by neither {installed.label} nor {tgt}: a typo, or an option "
-                    "of a driver or plugin that oslo.config.opts does not list",
+            if group not in target.groups and group not in installed.groups:
+                why = (
+                    f"section [{group}] is declared by neither {installed.label} nor {tgt}: "
+                    "a leftover, or a section registered at run time (a backend or driver "
+                    "named in another option)"
                 )
-            )
+            else:
+                why = (
+                    f"declared by neither {installed.label} nor {tgt}: a typo, or an option "
+                    "of a driver or plugin that oslo.config.opts does not list"
+                )
+            findings.append(Finding("unknown", group, name, item.lineno, why))
             continue
         # known to the installed release only: renamed under a name the target dropped, or gone
         renamed = target.get(*i_opt.key) or target.aliases.get(i_opt.key)
         if renamed is not None:
-            moved = renamed.group != group
+            moved = not _ref(renamed, group, template).startswith(f"[{group}] ")
             findings.append(
                 Finding(
                     "renamed",
@@ -361,8 +388,8 @@ def diff_options(
                     name,
                     item.lineno,
                     f"{tgt} no longer reads this name (ignored): "
-                    f"{'move' if moved else 'rename'} to {_ref(renamed)}",
-                    replacement=_ref(renamed),
+                    f"{'move' if moved else 'rename'} to {_ref(renamed, group, template)}",
+                    replacement=_ref(renamed, group, template),
                     fix="move" if moved else "rename",
                 )
             )
@@ -628,4 +655,13 @@ def config_diff(
                 f"cannot read all options of {release.label} ({len(release.errors)} namespace(s) "
                 f"failed, first: {release.errors[0]})"
             )
-    return ini, diff_options(ini, before, after, new_options)
+    diff = diff_options(ini, before, after, new_options)
+    for release in (before, after):
+        if release.stubbed:
+            # top-level names are enough to tell an operator what was missing
+            names = sorted({m.split(".")[0] for m in release.stubbed})
+            diff.notes.append(
+                f"{release.label}: not installed, stubbed while reading options: "
+                + ", ".join(names)
+            )
+    return ini, diff

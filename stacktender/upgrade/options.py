@@ -8,18 +8,25 @@ release": the option itself, a deprecated alias of another, or nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktender.upgrade.releases import Release, ReleaseError, default_cache_dir, run_helper
+from stacktender.upgrade.releases import (
+    RUNTIME_DIR,
+    Release,
+    ReleaseError,
+    default_cache_dir,
+    run_helper,
+)
 
 __all__ = ["OptionInfo", "ReleaseOptions", "load_options", "namespace_errors", "normalize_name"]
 
 SCRIPT = "dump_opts.py"
-CACHE_FILE = "stacktender-options-{package}.json"
+CACHE_FILE = "stacktender-options-{package}-{script}.json"  # script: the dump script's hash
 
 
 def normalize_name(group: str, name: str) -> tuple[str, str]:
@@ -80,6 +87,7 @@ class ReleaseOptions:
     options: dict[tuple[str, str], OptionInfo]
     namespaces: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stubbed: list[str] = field(default_factory=list)  # optional modules missing when read
     aliases: dict[tuple[str, str], OptionInfo] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -123,6 +131,7 @@ class ReleaseOptions:
             options=options,
             namespaces=list(data.get("namespaces", [])),
             errors=list(data.get("errors", [])),
+            stubbed=list(data.get("stubbed", [])),
         )
 
 
@@ -168,11 +177,19 @@ def _cache_path(release: Release) -> Path | None:
     under the release cache, keyed by its path and the last change to its site-packages
     (installing or upgrading any package there changes that directory)."""
     if release.cached:
-        return release.python.parent.parent / CACHE_FILE.format(package=release.package)
+        return release.python.parent.parent / CACHE_FILE.format(
+            package=release.package, script=_script_hash()
+        )
     prefix = release.python.parent.parent
     dirs = [*prefix.glob("lib/python3*/site-packages"), *prefix.glob("lib/python3*/dist-packages")]
     if not dirs:
         return None
     stamp = max(d.stat().st_mtime_ns for d in dirs)
-    key = hashlib.sha256(f"{release.python}\0{stamp}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{release.python}\0{stamp}\0{_script_hash()}".encode()).hexdigest()[:16]
     return default_cache_dir() / "installed" / f"{release.package}-{release.version}-{key}.json"
+
+
+@functools.cache
+def _script_hash() -> str:
+    """A new dump_opts.py (a new stacktender) reads every release again."""
+    return hashlib.sha256((RUNTIME_DIR / SCRIPT).read_bytes()).hexdigest()[:12]

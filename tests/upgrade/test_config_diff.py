@@ -243,6 +243,38 @@ def test_fix_does_not_duplicate_an_option_the_file_sets_already() -> None:
     )
 
 
+def test_backend_sections_hold_their_template_groups_options() -> None:
+    cinder = _release(
+        "2.0.0",
+        _opt("DEFAULT", "enabled_backends"),
+        _opt("backend_defaults", "volume_driver"),
+        _opt("backend_defaults", "volume_backend_name"),
+        _opt(
+            "backend_defaults",
+            "san_ip",
+            deprecated_opts=[{"group": "backend_defaults", "name": "old_ip"}],
+        ),
+    )
+    text = (
+        "[DEFAULT]\nenabled_backends = lvm, ceph\n[lvm]\nvolume_driver = x\nold_ip = 1\n"
+        "[ceph]\nvolume_backend_name = c\nbogus = 1\n[other]\nvolume_driver = y\n"
+    )
+    ini = IniFile.parse(text, "cinder.conf")
+    diff = diff_options(ini, cinder, cinder, new_options=False)
+    got = {(f.kind, f.group, f.option): f for f in diff.findings}
+    assert set(got) == {
+        ("renamed", "lvm", "old_ip"),
+        ("unknown", "ceph", "bogus"),
+        ("unknown", "other", "volume_driver"),
+    }
+    # renamed inside its own backend section, not moved to [backend_defaults]
+    assert got["renamed", "lvm", "old_ip"].replacement == "[lvm] san_ip"
+    assert got["renamed", "lvm", "old_ip"].fix == "rename"
+    assert (
+        "section [other] is declared by neither" in got["unknown", "other", "volume_driver"].detail
+    )
+
+
 def test_fix_keeps_crlf_and_a_missing_final_newline() -> None:
     ini, diff = _diff("[DEFAULT]\r\nworkers = 4\r\ndebug = true")
     assert fixed_text(ini, diff) == (
@@ -430,3 +462,25 @@ def test_testcloud_files_against_older_releases(testcloud: Any) -> None:
     assert kfound == {("unknown", "DEFAULT", "host")}  # keystone has no [DEFAULT] host
     changed = {(f.group, f.option): f.change for f in kdiff.findings if f.kind == "default-changed"}
     assert changed["keystone_authtoken", "service_token_roles_required"] == "true -> false"
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_testcloud_cinder_and_glance_backends_and_missing_optional_modules(testcloud: Any) -> None:
+    etc = Path(testcloud.settings.state_dir) / "etc"
+    venv = Path(testcloud.settings.state_dir) / "venv"
+    _, cinder = config_diff(
+        "cinder", etc / "cinder" / "cinder-volume.conf", "28.0.0", installed_python=venv,
+        cache_dir=CACHE,
+    )  # fmt: skip
+    # [fake] is a backend section (enabled_backends), [service_user] auth_type comes from
+    # keystoneauth; cinder's options need googleapiclient, which the testcloud lacks
+    unknown = {(f.group, f.option) for f in cinder.findings if f.kind == "unknown"}
+    assert unknown == {("service_user", "region_name")}
+    assert any("googleapiclient" in note for note in cinder.notes)
+    _, glance = config_diff(
+        "glance", etc / "glance" / "glance-api.conf", "32.0.0", installed_python=venv,
+        cache_dir=CACHE,
+    )  # fmt: skip
+    unknown = {(f.group, f.option) for f in glance.findings if f.kind == "unknown"}
+    assert unknown == {("DEFAULT", "host")}  # multi-store sections are known

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import sysconfig
+import types
 
 _NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 PREFIX = sysconfig.get_paths()["purelib"]
@@ -104,7 +105,8 @@ def _group_name(group):
 
 
 def auth_plugin_opts(errors):
-    """Options keystoneauth plugins add at run time where a group has ``auth_type``."""
+    """Options keystoneauth adds at run time to a group it loads a plugin from: auth_type,
+    auth_section and the options of the common plugins."""
     try:
         from keystoneauth1 import loading
     except ImportError:
@@ -112,7 +114,7 @@ def auth_plugin_opts(errors):
     except Exception as exc:  # a broken dependency; reported like a broken namespace
         errors.append(f"keystoneauth1.loading: {type(exc).__name__}: {exc}")
         return []
-    opts = {}
+    opts = {opt.dest: opt for opt in loading.get_auth_common_conf_options()}
     for plugin in ("password", "v3password", "token", "v3applicationcredential"):
         try:
             for opt in loading.get_auth_plugin_conf_options(plugin):
@@ -120,6 +122,59 @@ def auth_plugin_opts(errors):
         except Exception:  # a plugin missing from an old keystoneauth
             continue
     return list(opts.values())
+
+
+class _Stub:
+    """Whatever a module of a missing optional dependency is asked for at import time."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __repr__(self):  # the same text in every run, should a default come from a stub
+        return "<not installed>"
+
+    def __call__(self, *args, **kwargs):
+        return _Stub()
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Stub()
+
+    def __mro_entries__(self, bases):  # class Driver(missing.Base): ...
+        return (object,)
+
+    def __iter__(self):
+        return iter(())
+
+    def __getitem__(self, key):
+        return _Stub()
+
+
+class _StubModule(types.ModuleType):
+    __path__ = []  # a package, so its submodules can be stubbed too
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Stub()
+
+
+def load_listing(ep, package, stubbed, attempts=25):
+    """Call an entry point; optional dependencies that are not installed (a cloud driver's
+    SDK, a Linux-only library) are replaced by stub modules, as oslo-config-generator runs
+    would have them installed and only the option declarations matter here."""
+    own = canon(package).replace("-", "_")
+    for _ in range(attempts):
+        try:
+            return ep.load()()
+        except ModuleNotFoundError as exc:
+            missing = exc.name
+            if not missing or missing in sys.modules or missing.split(".")[0] == own:
+                raise
+            sys.modules[missing] = _StubModule(missing)
+            stubbed.append(missing)
+    return ep.load()()
 
 
 def main():
@@ -136,6 +191,7 @@ def main():
     options = {}
     namespaces = []
     errors = []
+    stubbed = []
     for ep in sorted(eps, key=lambda e: e.name):
         dist = getattr(ep, "dist", None)
         if dist is not None and canon(dist.metadata["Name"]) not in wanted:
@@ -143,7 +199,7 @@ def main():
         if ".tests." in ep.name or ep.name.endswith(".tests"):
             continue
         try:
-            listing = ep.load()()
+            listing = load_listing(ep, package, stubbed)
         except Exception as exc:  # one broken namespace must not hide the rest
             errors.append(f"{ep.name}: {type(exc).__name__}: {exc}")
             continue
@@ -155,7 +211,11 @@ def main():
                 # the package's own namespaces win over a library's copy of an option
                 if key not in options or ep.name.startswith(package):
                     options[key] = describe(gname, opt, ep.name)
-    auth_groups = sorted({g for (g, n) in options if n == "auth_type"})
+    # [service_user] is always loaded through keystoneauth, though some services (cinder)
+    # list only their own option of that group
+    auth_groups = sorted(
+        {g for (g, n) in options if n == "auth_type" or g in ("service_user", "keystone_authtoken")}
+    )
     for opt in auth_plugin_opts(errors):
         for group in auth_groups:
             options.setdefault((group, opt.dest), describe(group, opt, "keystoneauth1", True))
@@ -167,6 +227,7 @@ def main():
             "python": sys.version.split()[0],
             "namespaces": namespaces,
             "errors": errors,
+            "stubbed": sorted(stubbed),
             "options": [options[k] for k in sorted(options)],
         },
         sys.stdout,
