@@ -238,9 +238,14 @@ class ConfigDiff:
         """One line: what the file sets and what the target release makes of it."""
         counts = self.counts()
         parts = [f"{n} {kind}" for kind, n in counts.items() if n and kind != "new"]
-        if counts["new"] or self.new_elsewhere:
-            extra = f" (+{self.new_elsewhere} in groups the file does not use)"
-            parts.append(f"{counts['new']} new" + (extra if self.new_elsewhere else ""))
+        if counts["new"] and self.new_elsewhere:
+            parts.append(
+                f"{counts['new']} new (+{self.new_elsewhere} in groups the file does not use)"
+            )
+        elif counts["new"]:
+            parts.append(f"{counts['new']} new")
+        elif self.new_elsewhere:
+            parts.append(f"{self.new_elsewhere} new in groups the file does not use")
         return (
             f"{self.path}: {self.options_set} options set, {self.unchanged} unchanged in "
             f"{self.package} {self.target} (from {self.installed})"
