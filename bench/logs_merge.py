@@ -3,7 +3,10 @@
 The same multi-file set of real testcloud log lines (timestamps rewritten, request and
 instance ids varied) is merged three ways, each in its own child process:
 
-* ours: ``MergedLogs(discover([DIR], by_host=True))`` writing every record's lines;
+* ours: ``stacktender logs merge --by-host DIR`` (no filter, text: the light path of
+  ``stacktender.logs.fastmerge``), and in-process the two library paths it chooses
+  between: ``MergedText`` (unfiltered text) and ``MergedLogs`` (records, as any filter
+  or JSON output uses them);
 * os-log-merger (PyPI), the tool operators use today, on the same files;
 * ``cat`` of the same files: the speed of just reading the bytes.
 
@@ -138,7 +141,8 @@ def generate(root: Path, total_lines: int, seed: int = 5) -> list[Path]:
     return written
 
 
-# The library pipeline `stacktender logs merge` runs, minus click: what the library costs.
+# The library pipelines `stacktender logs merge` runs, minus click: records (any filter,
+# JSON output) and the light text path (no filter, text output).
 _LIBRARY = """
 import sys
 from stacktender.logs.merge import MergedLogs
@@ -154,6 +158,12 @@ for batch in MergedLogs(discover([sys.argv[1]], by_host=True)).batches():
         buffer.clear()
 buffer.append("")
 out.write("\\n".join(buffer))
+"""
+_LIBRARY_TEXT = """
+import sys
+from stacktender.logs.fastmerge import MergedText
+from stacktender.logs.sources import discover
+MergedText(discover([sys.argv[1]], by_host=True)).write(sys.stdout)
 """
 
 
@@ -206,6 +216,10 @@ def measure(root: Path, files: list[Path], runs: int, baseline: bool) -> dict[st
             True,
         ),
         "stacktender_library_devnull": ([sys.executable, "-c", _LIBRARY, str(root)], False),
+        "stacktender_library_text_devnull": (
+            [sys.executable, "-c", _LIBRARY_TEXT, str(root)],
+            False,
+        ),
         "cat_devnull": (["cat", *names], False),
         "cat_pipe": (["cat", *names], True),
     }
@@ -255,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 entry["speedup_vs_os_log_merger_library"] = round(
                     theirs / found["stacktender_library_devnull"]["wall_s"], 2
                 )
+                entry["speedup_vs_os_log_merger_library_text"] = round(
+                    theirs / found["stacktender_library_text_devnull"]["wall_s"], 2
+                )
             sets[str(total)] = entry
             for name, value in found.items():
                 print(
@@ -263,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 )
             if "speedup_vs_os_log_merger" in entry:
                 print(f"  {entry['speedup_vs_os_log_merger']}x os-log-merger, the library "
-                      f"{entry['speedup_vs_os_log_merger_library']}x "
+                      f"{entry['speedup_vs_os_log_merger_library_text']}x (text), "
+                      f"{entry['speedup_vs_os_log_merger_library']}x (records) "
                       f"(target >= {TARGET_VS_OSLOGMERGER}x)")  # fmt: skip
             print(f"  {entry['ratio_vs_cat_devnull']}x cat to /dev/null, "
                   f"{entry['ratio_vs_cat_pipe']}x cat through a pipe "
@@ -280,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in load],
         "speedup_vs_os_log_merger": first.get("speedup_vs_os_log_merger"),
         "speedup_vs_os_log_merger_library": first.get("speedup_vs_os_log_merger_library"),
+        "speedup_vs_os_log_merger_library_text": first.get("speedup_vs_os_log_merger_library_text"),
         "target_vs_os_log_merger": TARGET_VS_OSLOGMERGER,
         "ratio_vs_cat_devnull": first["ratio_vs_cat_devnull"],
         "ratio_vs_cat_pipe": first["ratio_vs_cat_pipe"],

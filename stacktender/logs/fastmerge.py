@@ -19,7 +19,7 @@ counters on generated, edge-case and real testcloud logs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from itertools import chain
@@ -70,7 +70,8 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
     stats = source.stats
     clock = _Clock(tz, skew)
     label = f"{source.host} {source.service or '-'} "
-    styles: dict[str, tuple[str, str, str]] = {}  # level -> prefix, tail, separator
+    # " PID LEVEL LOGGER " of heads read -> level and how to print its lines
+    origins: dict[str, tuple[str, str, str, str]] = {}
     # Locals for the loop: attribute and global look-ups per line would cost as much
     # as the rest of it.
     hours_cache: dict[str, float] = {}
@@ -82,7 +83,7 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
     ts: float | None = None  # the record in progress: time, text, head's split
     text = ""
     prefix = tail = sep = ""
-    key: Sequence[str] = ("",) * 6  # no head's: the first ERROR line starts a record
+    head = ""  # the record's first line
     carried: list[str] = []  # its lines read in earlier batches
     head_lineno = 0
     lineno = 1
@@ -97,8 +98,27 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
             for line in lines:
                 base = hours(line[:13])
                 if base is not None:
-                    parts = line.split(" ", 5)
+                    # " PID LEVEL LOGGER " up to the context's "[": when the reader has
+                    # seen it whole before, no split is needed to vouch for the line
+                    style = origins.get(line[23 : line.find(" [", 23) + 1])
                     second = in_hour(line[13:19])
+                    frac = milliseconds(line[19:23])
+                    if (
+                        style is not None
+                        and second is not None
+                        and frac is not None
+                        and style[0] != "ERROR"
+                    ):
+                        if ts is not None:
+                            finish((ts, text))
+                        ts = base + second + frac
+                        level, prefix, tail, sep = style
+                        text = prefix + line + tail
+                        head = line
+                        mark = continued
+                        heads += 1
+                        continue
+                    parts = line.split(" ", 5)
                     if len(parts) == 6 and second is not None:
                         frac = milliseconds(parts[1][8:])
                         if frac is None:
@@ -110,27 +130,31 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                             and level in levels
                             and parts[4] in loggers
                         ):
-                            if (
-                                level == "ERROR"
-                                and parts[1] == key[1]
-                                and parts[2] == key[2]
-                                and parts[4] == key[4]
-                                and parts[0] == key[0]
-                                and not _has_context(parts[5])
-                            ):
-                                # a traceback line written with logging_exception_prefix
-                                text += sep + line + tail
-                                continued += 1
-                                continue
+                            if level == "ERROR" and ts is not None:
+                                key = head.split(" ", 5)
+                                if (
+                                    parts[1] == key[1]
+                                    and parts[2] == key[2]
+                                    and parts[4] == key[4]
+                                    and parts[0] == key[0]
+                                    and not _has_context(parts[5])
+                                ):
+                                    # a traceback line written with logging_exception_prefix
+                                    text += sep + line + tail
+                                    continued += 1
+                                    continue
                             if ts is not None:
                                 finish((ts, text))
                             ts = base + second + frac
-                            style = styles.get(level)
+                            origin = f" {parts[2]} {level} {parts[4]} "
+                            style = origins.get(origin)
                             if style is None:
-                                style = styles[level] = _style(label, level, colour)
-                            prefix, tail, sep = style
+                                if len(origins) >= _CACHE_LIMIT:
+                                    origins.clear()
+                                style = origins[origin] = _style(label, level, colour)
+                            level, prefix, tail, sep = style
                             text = prefix + line + tail
-                            key = parts
+                            head = line
                             mark = continued
                             heads += 1
                             continue
@@ -164,27 +188,24 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                         pids[pid_text] = int(pid_text)
                         levels[level] = level
                         loggers[logger] = logger
-                        if (
-                            level == "ERROR"
-                            and ts is not None
-                            and parts[1] == key[1]
-                            and parts[2] == key[2]
-                            and parts[4] == key[4]
-                            and parts[0] == key[0]
-                            and not _has_context(parts[5])
-                        ):
-                            text += sep + line + tail
-                            continued += 1
-                            continue
+                        if level == "ERROR" and ts is not None:
+                            key = head.split(" ", 5)
+                            if (
+                                parts[1] == key[1]
+                                and parts[2] == key[2]
+                                and parts[4] == key[4]
+                                and parts[0] == key[0]
+                                and not _has_context(parts[5])
+                            ):
+                                text += sep + line + tail
+                                continued += 1
+                                continue
                         if ts is not None:
                             finish((ts, text))
                         ts = hour + second + fraction
-                        style = styles.get(level)
-                        if style is None:
-                            style = styles[level] = _style(label, level, colour)
-                        prefix, tail, sep = style
+                        level, prefix, tail, sep = _style(label, level, colour)
                         text = prefix + line + tail
-                        key = parts
+                        head = line
                         mark = continued
                         heads += 1
                         continue
@@ -265,12 +286,12 @@ def _render(records: list[LogRecord], colour: bool) -> list[Item]:
     return [(r.ts, record_text(r, colour)[:-1]) for r in records]
 
 
-def _style(label: str, level: str, colour: bool) -> tuple[str, str, str]:
-    """What goes before and after each line of a record at ``level``, and between two
-    of its lines; the record's text ends without the last newline, which the writer
+def _style(label: str, level: str, colour: bool) -> tuple[str, str, str, str]:
+    """The level, what goes before and after each line of a record at that level, and
+    between two of its lines; the record's text ends without the last newline, which the writer
     adds when it joins records."""
     prefix, suffix = text_style(label, level, colour)
-    return prefix, suffix[:-1], "\n" + prefix
+    return level, prefix, suffix[:-1], "\n" + prefix
 
 
 def _remember(

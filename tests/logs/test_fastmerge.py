@@ -119,7 +119,13 @@ def source_texts(draw: st.DrawFn) -> str:
             head = (stamp, pid, logger)
         elif kind in ("error-repeat", "error-repeat-context") and head is not None:
             stamp, pid, logger = head
-            tail = f"{context} again" if kind.endswith("context") else "  File x, line 1"
+            tail = (
+                f"{context} again"
+                if kind.endswith("context")
+                else draw(
+                    st.sampled_from(["  File x, line 1", "[instance: 0b7f3c4e]   File x", "[x] y"])
+                )
+            )
             lines.append(f"{stamp} {pid} ERROR {logger} {tail}")
         elif kind == "instance":
             lines.append(f"{stamp} {pid} {level} {logger} [instance: 0b7f3c4e] spawned")
@@ -196,6 +202,26 @@ def test_records_far_out_of_order_across_many_batches() -> None:
     output = assert_same(make)
     assert output.count("\n") == 2 * len(lines)
     assert "b - " in output  # a source without a service is labelled "-"
+
+
+def test_prefixed_traceback_lines_stay_with_their_error_record() -> None:
+    """ERROR lines repeating their head's time, pid and logger join it (counted as
+    continuations), also once that origin has been seen and cached; with a context
+    they start a record of their own."""
+    lines = []
+    for n in range(3):
+        stamp = _stamp(n * 1000)
+        lines += [
+            f"{stamp} 7 ERROR nova.compute.manager [{GREQ} {REQ} u p] failed {n}",
+            f"{stamp} 7 ERROR nova.compute.manager [instance: 0b7f3c4e] Traceback (most",
+            f"{stamp} 7 ERROR nova.compute.manager [instance: 0b7f3c4e]   File x",
+            f"{stamp} 7 ERROR nova.compute.manager [-] a record of its own",
+        ]
+    text = "\n".join(lines) + "\n"
+    assert_same(lambda: [source(text, host="h", service="s")])
+    light = MergedText([source(text, host="h", service="s")])
+    light.write(io.StringIO())
+    assert (light.stats.records, light.stats.continuation) == (6, 6)
 
 
 def test_a_record_in_progress_when_the_full_parser_takes_over() -> None:
