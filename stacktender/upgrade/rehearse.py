@@ -278,6 +278,7 @@ def _copy_commands(parsed: Any, scratch: str, conn: list[str]) -> tuple[list[str
             *conn,
             "--single-transaction",  # a consistent read, no lock on a live database
             "--no-tablespaces",
+            "--skip-add-locks",  # nobody else uses the scratch; LOCK TABLES needs a grant
             "--hex-blob",
             "--triggers",
             parsed.database,
@@ -345,7 +346,12 @@ def _create_scratch(parsed: Any, scratch: str) -> None:
             f"CREATE DATABASE {q} TEMPLATE template0 ENCODING '{found[0]}' "
             f"LC_COLLATE '{found[1]}' LC_CTYPE '{found[2]}'"
         )
-    _admin(parsed, create, f"create the scratch database {scratch}")
+    try:
+        _admin(parsed, create, f"create the scratch database {scratch}")
+    except RehearsalError as exc:
+        raise RehearsalError(
+            f"{exc} (the URL's user needs CREATE and DROP on rehearse_* databases)"
+        ) from None
 
 
 def _drop_scratch(parsed: Any, scratch: str) -> None:
@@ -374,11 +380,12 @@ def _pipe(dump: list[str], load: list[str], env: dict[str, str], timeout: float)
             consumer.wait()
             return [f"copy took longer than {timeout:g}s"]
         errors: list[str] = []
-        for binary, proc, err in ((dump[0], producer, dump_err), (load[0], consumer, load_err)):
+        # the loader first: when it fails, the dump's broken pipe is only the consequence
+        for binary, proc, err in ((load[0], consumer, load_err), (dump[0], producer, dump_err)):
             err.seek(0)
             text = err.read().decode("utf-8", "replace")
             if proc.returncode != 0:
-                lines = [ln for ln in text.splitlines() if ln.strip()]
+                lines = [ln for ln in text.splitlines() if ln.strip(" -")]
                 errors += [f"{binary}: exit {proc.returncode}", *lines[-_TAIL:]]
         return errors
 
@@ -739,7 +746,9 @@ def rehearse(
             copy.seconds = report.copy_seconds = round(time.monotonic() - started, 2)
             if errors:
                 copy.result, copy.output = "failed", errors
-                raise RehearsalError(f"cannot copy {parsed.database}: {' / '.join(errors[:3])}")
+                # the line that says why (the clients echo the statement around it)
+                why = next((ln for ln in reversed(errors) if "error" in ln.lower()), errors[-1])
+                raise RehearsalError(f"cannot copy {parsed.database}: {errors[0]}: {why}")
             copy.result = "ok"
             before = _read_schema(parsed, scratch)
             report.tables_before = len(before.tables)

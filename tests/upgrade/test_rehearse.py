@@ -23,6 +23,7 @@ from testcloud_support import RunningTestCloud
 from stacktender.errors import ConfigError, ServiceUnreachable
 from stacktender.upgrade import releases
 from stacktender.upgrade.rehearse import (
+    RehearsalError,
     Schema,
     SchemaChange,
     database_checksum,
@@ -389,3 +390,52 @@ def test_postgresql_database_rehearsed_with_a_cached_release(pg_placement_source
     assert report.source_unchanged is True
     assert _pg("SELECT datname FROM pg_database WHERE datname = :n", {"n": report.scratch}) == []
     assert database_checksum(pg_placement_source) == before
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_user_without_create_privilege_gets_one_line_and_no_scratch(
+    testcloud: RunningTestCloud, placement_source: str, testcloud_python: Path
+) -> None:
+    base = _server(testcloud)
+    source = schema_name(placement_source)
+    user = f"sttest_ro_{secrets.token_hex(3)}"
+    _admin(base, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'")
+    try:
+        # what a service's own account usually has: its database, nothing else
+        _admin(base, f"GRANT SELECT, SHOW VIEW, TRIGGER ON `{source}`.* TO '{user}'@'%'")
+        host = sa.engine.make_url(base).host
+        url = f"mysql+pymysql://{user}:pw-{user}@{host}:3306/{source}"
+        with pytest.raises(RehearsalError) as caught:
+            rehearse("placement", "16.0.0", url, execute=True, python=testcloud_python)
+        message = str(caught.value)
+        assert message.startswith("cannot create the scratch database rehearse_placement_")
+        assert "Access denied" in message and message.endswith("on rehearse_* databases)")
+        assert f"pw-{user}" not in message
+    finally:
+        _admin(base, f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_copy_that_fails_is_one_line_and_its_scratch_is_dropped(
+    testcloud: RunningTestCloud, placement_source: str, testcloud_python: Path
+) -> None:
+    base = _server(testcloud)
+    source = schema_name(placement_source)
+    user = f"sttest_cp_{secrets.token_hex(3)}"
+    _admin(base, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'")
+    try:
+        # may create and drop scratch databases and their tables, but not alter or fill them
+        _admin(base, f"GRANT SELECT, SHOW VIEW, TRIGGER ON `{source}`.* TO '{user}'@'%'")
+        _admin(base, f"GRANT CREATE, DROP ON `rehearse\\_%`.* TO '{user}'@'%'")
+        host = sa.engine.make_url(base).host
+        url = f"mysql+pymysql://{user}:pw@{host}:3306/{source}"
+        with pytest.raises(RehearsalError) as caught:
+            rehearse("placement", "16.0.0", url, execute=True, python=testcloud_python)
+        message = str(caught.value)
+        assert message.startswith(f"cannot copy {source}: mysql: exit 1: ERROR 1142 (42000)")
+        assert "command denied to user" in message and "\n" not in message
+        assert _databases(base, "rehearse\\_placement\\_%") == []
+    finally:
+        _admin(base, f"DROP USER IF EXISTS '{user}'@'%'")
