@@ -182,8 +182,8 @@ def ensure_release(
 ) -> Release:
     """The cached venv holding ``package==version``, created with uv on first use.
 
-    ``check`` (run once, on a new venv) returns problems; when it does, the install is
-    repeated with each of REPAIRS until one passes.
+    ``check`` (run once per venv, also on one an earlier caller built without it) returns
+    problems; when it does, the install is repeated with each of REPAIRS until one passes.
     """
     if not _VERSION_RE.match(version):
         raise ConfigError(f"{version!r} is not a version number (e.g. 33.0.0)")
@@ -191,7 +191,10 @@ def ensure_release(
     target = root / f"{package}-{version}"
     pybin = target / "bin" / "python"
     if (target / MARKER).exists() and pybin.exists():
-        return Release(package, version, pybin, cached=True)
+        release = Release(package, version, pybin, cached=True)
+        if check is not None:
+            _check_cached(release, target / MARKER, check, timeout)
+        return release
     exclude_newer: str | None = None
     if check_pypi:
         uploaded = check_release(package, version, root)
@@ -217,23 +220,16 @@ def ensure_release(
                 exclude_newer = None
         if exclude_newer is None:
             _run([*install, f"{package}=={version}"], timeout)
-        repaired: tuple[str, ...] = ()
-        if check is not None:
-            fresh = Release(package, version, building / "bin" / "python", cached=True)
-            when = ["--exclude-newer", exclude_newer] if exclude_newer else []
-            for extra in REPAIRS:
-                if not check(fresh):
-                    break
-                _run([*install, *when, f"{package}=={version}", *extra], timeout)
-                repaired = extra
-            # the last repair's result is what load_options reports; nothing more to try
+        fresh = Release(package, version, building / "bin" / "python", cached=True)
+        repaired = _repair(fresh, check, exclude_newer, timeout) if check else []
         (building / MARKER).write_text(
             json.dumps(
                 {
                     "package": package,
                     "version": version,
                     "dependencies_as_of": exclude_newer,
-                    "repaired_with": list(repaired),
+                    "repaired_with": repaired,
+                    "checked": check is not None,
                     "seconds": round(time.monotonic() - started, 1),
                 }
             )
@@ -253,6 +249,39 @@ def ensure_release(
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return Release(package, version, pybin, cached=True)
+
+
+def _repair(
+    release: Release, check: Callable[[Release], list[str]], as_of: str | None, timeout: float
+) -> list[str]:
+    """Run check; while it finds problems, reinstall with the next of REPAIRS. The last
+    repair's result is what callers see: nothing more to try."""
+    install = [_uv(), "pip", "install", "--quiet", "--python", str(release.python)]
+    when = ["--exclude-newer", as_of] if as_of else []
+    repaired: list[str] = []
+    for extra in REPAIRS:
+        if not check(release):
+            break
+        _run([*install, *when, f"{release.package}=={release.version}", *extra], timeout)
+        repaired = list(extra)
+    return repaired
+
+
+def _check_cached(
+    release: Release, marker: Path, check: Callable[[Release], list[str]], timeout: float
+) -> None:
+    """Check (and repair) once a venv that was built without a check (by another caller)."""
+    try:
+        info = json.loads(marker.read_text())
+    except ValueError:
+        info = {}
+    if info.get("checked"):
+        return
+    info["repaired_with"] = _repair(release, check, info.get("dependencies_as_of"), timeout)
+    info["checked"] = True
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(marker)
 
 
 def check_release(package: str, version: str, cache_dir: Path | None = None) -> datetime | None:

@@ -130,3 +130,21 @@ def test_a_failing_helper_is_a_release_error() -> None:
         run_helper(own, "dump_opts.py", "nova")
     with pytest.raises(ReleaseError, match="no helper script"):
         run_helper(own, "nope.py")
+
+
+@pytest.mark.integration
+def test_a_venv_built_without_a_check_is_checked_once_later(tmp_path: Path) -> None:
+    release = ensure_release(*SMALL, cache_dir=tmp_path)  # as rehearse or db-status build it
+    marker = tmp_path / "oslo.config-9.6.0" / MARKER
+    assert json.loads(marker.read_text())["checked"] is False
+    calls: list[Path] = []
+
+    def check(release: Release) -> list[str]:
+        calls.append(release.python)
+        return ["broken"] if len(calls) == 1 else []
+
+    assert ensure_release(*SMALL, cache_dir=tmp_path, check=check) == release
+    info = json.loads(marker.read_text())
+    assert (info["checked"], info["repaired_with"], len(calls)) == (True, ["pyOpenSSL>=24"], 1)
+    ensure_release(*SMALL, cache_dir=tmp_path, check=check)
+    assert len(calls) == 1
