@@ -130,8 +130,14 @@ def _summary(report: Rehearsal) -> str:
         return "\n".join(out)
     after = " ".join(report.revision_after) or "(none)"
     heads = " ".join(report.target_heads) or "?"
-    counts = Counter(f"{c.kind} {c.change}" for c in report.changes)
-    changes = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"
+    counts = Counter((c.kind, c.change) for c in report.changes)
+    changes = (
+        ", ".join(
+            f"{n} {kind if n == 1 else _PLURAL.get(kind, kind + 's')} {change}"
+            for (kind, change), n in sorted(counts.items())
+        )
+        or "none"
+    )
     lines += [
         ("result", report.result),
         ("revision", f"{before} -> {after} (target heads {heads})"),
@@ -143,6 +149,8 @@ def _summary(report: Rehearsal) -> str:
         ("scratch", f"{report.scratch} ({report.scratch_state})"),
         ("source after", "schema unchanged" if report.source_unchanged else "SCHEMA CHANGED"),
     ]
+    if report.note:
+        lines.append(("note", report.note))
     out = [*_aligned(lines), "steps:"]
     for step in report.steps:
         took = f"{step.seconds:6.2f} s" if step.seconds is not None else "       -"
@@ -150,6 +158,9 @@ def _summary(report: Rehearsal) -> str:
     if report.error:
         out += ["error (last lines):", *(f"  {ln}" for ln in report.error)]
     return "\n".join(out)
+
+
+_PLURAL = {"index": "indexes"}
 
 
 def _aligned(pairs: list[tuple[str, Any]]) -> list[str]:

@@ -83,7 +83,7 @@ def test_execute_reports_revisions_and_schema_changes(
     assert table.returncode == 0, table.stderr
     assert "result        ok" in table.stdout
     assert "revision      422ece571366 -> a082b8bb98d0 (target heads a082b8bb98d0)" in table.stdout
-    assert "changes: 5 index removed" in table.stdout
+    assert "changes: 5 indexes removed" in table.stdout
     assert "resource_providers_uuid_idx" in table.stdout
     assert "... running placement-manage db sync" in table.stderr
     as_json = cli_run(*args, *common, "-f", "json")

@@ -439,3 +439,25 @@ def test_copy_that_fails_is_one_line_and_its_scratch_is_dropped(
         assert _databases(base, "rehearse\\_placement\\_%") == []
     finally:
         _admin(base, f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_release_whose_command_skips_a_shipped_migration_gets_a_note(
+    testcloud: RunningTestCloud,
+) -> None:
+    # keystone 28.0.0's db_sync loads the directories yoga, bobcat and 2024.01 only, so the
+    # 2025.02 migration it ships (e8725d6fa226) never runs: an empty database shows it
+    base = _server(testcloud)
+    name = f"sttest_empty_{secrets.token_hex(3)}"
+    _admin(base, f"CREATE DATABASE `{name}`")
+    try:
+        report = rehearse("keystone", KEYSTONE_OLD, f"{base}/{name}", execute=True)
+        assert report.result == "ok" and report.revision_before == []
+        assert report.revision_after == ["47147121", "c88cdce8f248"]
+        assert report.target_heads == ["c88cdce8f248", "e8725d6fa226"]
+        assert "have heads c88cdce8f248 e8725d6fa226" in report.note
+        assert report.tables_before == 0 and report.tables_after == 49
+        assert {c.kind for c in report.changes} == {"table"} and len(report.changes) == 49
+    finally:
+        _admin(base, f"DROP DATABASE IF EXISTS `{name}`")
