@@ -143,6 +143,7 @@ def test_unknown_version_and_wrong_venv_are_one_line(
     assert unknown.stderr.startswith(
         "stacktender: error: PyPI has no release 99.0.0 of openstack-placement (latest: "
     )
+    assert "16.0.0" in unknown.stderr  # the newest releases, not the oldest
     wrong = cli_run(*args, "--to", "15.0.0", "--venv", _venv(testcloud), env=env)
     assert wrong.returncode == 1 and "has openstack-placement 16.0.0, not 15.0.0" in wrong.stderr
     assert len(wrong.stderr.splitlines()) == 1

@@ -307,6 +307,7 @@ def test_source_defaults_to_the_testcloud_database(testcloud: RunningTestCloud) 
     state = Path(testcloud.settings.state_dir)
     assert source_url("placement", state_dir=state).endswith("/testcloud_placement?charset=utf8")
     assert source_url("keystone", "mysql+pymysql://u@h/ks") == "mysql+pymysql://u@h/ks"
+    assert source_url("nova", state_dir=state).endswith("/testcloud_nova_cell1?charset=utf8")
 
 
 @pytest.mark.integration
@@ -456,8 +457,35 @@ def test_release_whose_command_skips_a_shipped_migration_gets_a_note(
         assert report.result == "ok" and report.revision_before == []
         assert report.revision_after == ["47147121", "c88cdce8f248"]
         assert report.target_heads == ["c88cdce8f248", "e8725d6fa226"]
-        assert "have heads c88cdce8f248 e8725d6fa226" in report.note
+        assert report.note.endswith("did not apply: e8725d6fa226")
         assert report.tables_before == 0 and report.tables_after == 49
         assert {c.kind for c in report.changes} == {"table"} and len(report.changes) == 49
     finally:
         _admin(base, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+@pytest.mark.parametrize(
+    ("service", "package"),
+    [
+        ("glance", "glance"),
+        ("cinder", "cinder"),
+        ("neutron", "neutron"),
+        ("nova_api", "nova"),
+        ("nova", "nova"),
+    ],
+)
+def test_every_testcloud_database_rehearses_at_its_own_release(
+    testcloud: RunningTestCloud, testcloud_python: Path, service: str, package: str
+) -> None:
+    # each service's manage command and config section, on a copy of a live database:
+    # nothing to migrate, so nothing changes and no migration is left over
+    version = releases.installed_release(package, testcloud_python).version
+    url = source_url(service, state_dir=Path(testcloud.settings.state_dir))
+    report = rehearse(service, version, url, execute=True, python=testcloud_python)
+    assert report.result == "ok", report.error
+    assert report.revision_after == report.revision_before != []
+    assert report.changes == [] and report.note == ""
+    assert report.tables_before == report.tables_after > 10
+    assert report.source_unchanged is True and report.scratch_state == "dropped"
