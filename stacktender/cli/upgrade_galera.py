@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def galera_rolling(
     )
     report = run(target, options, execute=execute, progress=_progress)
     rows = [
-        {"phase": r.phase, **{k: _plain(getattr(n, k)) for k in COLUMNS[1:]}}
+        {"phase": r.phase, **{k: _plain(getattr(n, k), fmt) for k in COLUMNS[1:]}}
         for r in report.runs
         for n in r.nodes
     ]
@@ -134,11 +134,14 @@ def _parse_vars(items: tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, fmt: str) -> Any:
     if isinstance(value, datetime):
+        # A run takes minutes: the table shows the time of day (UTC), data formats all of it.
+        if fmt in ("table", "value"):
+            return value.astimezone(UTC).strftime("%H:%M:%S")
         return value.isoformat(timespec="seconds")
     return value
 
 
 def _progress(line: str) -> None:
-    click.echo(f"{datetime.now().strftime('%H:%M:%S')} {line}", err=True)
+    click.echo(f"{datetime.now(UTC).strftime('%H:%M:%S')} {line}", err=True)

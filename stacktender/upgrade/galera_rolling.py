@@ -49,6 +49,9 @@ _STOP = "galera: stop node"
 _UPGRADE = "galera: upgrade packages"
 _START = "galera: start node"
 _SYNCED = "galera: wait for Synced"
+# Tasks inside a block whose rescue fails the node with a readable message of its own.
+_RESCUED = {"galera: cluster healthy", _STOP, _UPGRADE, _START, "galera: sync deadline", _SYNCED}
+_RESCUED |= {"galera: after upgrade"}
 
 Progress = Callable[[str], None]
 
@@ -345,7 +348,8 @@ class _Collector:
             node.result, node.error = "failed", message
             if host not in self.failed:
                 self.failed.append(host)
-            self._say(f"{host}: FAILED: {message}")
+            if task not in _RESCUED or kind == "runner_on_unreachable":
+                self._say(f"{host}: FAILED: {message}")
             return True
         if kind == "runner_on_skipped" or self.check:
             # In check mode the node's last step is skipped: the pre-check passed.

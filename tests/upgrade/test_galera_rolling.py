@@ -380,7 +380,7 @@ def test_node_that_does_not_come_back_stops_the_run(cluster: GaleraCluster, tmp_
     assert node3.result == "untouched" and node3.stopped is None
     assert run.error == node2.error
     assert run.error is not None
-    assert run.error.startswith("node2: wait for Synced failed: not Synced in a cluster of 3")
+    assert run.error.startswith("node2 did not come back: not Synced in a cluster of 3 within 8 s")
     assert "Can't connect" in run.error and "remaining nodes were not touched" in run.error
     # node3 is untouched: the same process, still Synced, with node1 in a cluster of 2.
     after = pids(cluster)
