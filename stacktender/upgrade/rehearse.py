@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,6 @@ class Rehearsal:
 
     def summary(self) -> dict[str, Any]:
         """The report as plain data (JSON/YAML)."""
-        from dataclasses import asdict
-
         return asdict(self)
 
 
@@ -674,6 +672,8 @@ def migrate(
                 progress(f"running {step.name}")
             started = time.monotonic()
             code, lines = _run_migration(release, _command_line(tool, args, tmp), timeout)
+            # a service that logs its connection URL must not put the password in a report
+            lines = [mask_url(ln) for ln in lines]
             step.seconds = round(time.monotonic() - started, 2)
             step.output = lines[-_TAIL:]
             step.result = "ok" if code == 0 else "failed"

@@ -10,6 +10,7 @@ the schema) before and after, and looks for a scratch database left behind.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -489,3 +490,30 @@ def test_every_testcloud_database_rehearses_at_its_own_release(
     assert report.changes == [] and report.note == ""
     assert report.tables_before == report.tables_after > 10
     assert report.source_unchanged is True and report.scratch_state == "dropped"
+
+
+@pytest.mark.integration
+@pytest.mark.testcloud
+def test_rehearsal_as_a_user_with_a_password_never_shows_it(
+    testcloud: RunningTestCloud, placement_source: str, testcloud_python: Path
+) -> None:
+    base = _server(testcloud)
+    source = schema_name(placement_source)
+    user, password = f"sttest_pw_{secrets.token_hex(3)}", f"Pw-{secrets.token_hex(8)}"
+    _admin(base, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+    try:
+        # the least an operator's rehearsal account needs
+        _admin(base, f"GRANT SELECT, SHOW VIEW, TRIGGER ON `{source}`.* TO '{user}'@'%'")
+        _admin(base, f"GRANT ALL ON `rehearse\\_%`.* TO '{user}'@'%'")
+        host = sa.engine.make_url(base).host
+        url = f"mysql+pymysql://{user}:{password}@{host}:3306/{source}?charset=utf8"
+        before = database_checksum(placement_source)
+        report = rehearse("placement", "16.0.0", url, execute=True, python=testcloud_python)
+        assert report.result == "ok", report.error
+        assert report.revision_after == ["a082b8bb98d0"] and len(report.changes) == 5
+        assert password not in json.dumps(report.summary(), default=str)
+        assert f"{user}:***@" in report.source and f"{user}:***@" in report.config
+        assert database_checksum(placement_source) == before
+        assert _databases(base, report.scratch) == []
+    finally:
+        _admin(base, f"DROP USER IF EXISTS '{user}'@'%'")
