@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 @click.option("--service", required=True, help="placement, keystone, glance, cinder, neutron, "
               "nova (a cell database) or nova_api.")  # fmt: skip
 @click.option("--to", "version", required=True, metavar="VERSION",
-              help="The release to migrate with, as on PyPI (e.g. 16.0.0).")  # fmt: skip
+              help="The release to migrate with: a version as on PyPI (16.0.0) or a "
+              "series (2026.2, hibiscus: its newest release).")  # fmt: skip
 @click.option("--db-url", metavar="URL", help="The service database (read only: it is copied).")
 @click.option(
     "--config",
@@ -72,7 +73,7 @@ def rehearse(
     Examples:
       stacktender upgrade rehearse --service placement --to 16.0.0 \\
           --db-url mysql+pymysql://placement:secret@db1/placement
-      stacktender upgrade rehearse --service keystone --to 30.0.0 \\
+      stacktender upgrade rehearse --service keystone --to 2026.2 \\
           --config /etc/keystone/keystone.conf --execute
       stacktender upgrade rehearse --service nova_api --to 34.0.0 --execute --keep -f json
     """

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -172,26 +173,34 @@ def source_url(
 
 
 def _release(
-    tool: MigrationTool, version: str, python: Path | None, cache_dir: Path | None, build: bool
-) -> releases.Release | None:
-    """The release to migrate with; None when it is not built yet and build is False."""
+    tool: MigrationTool, wanted: str, python: Path | None, cache_dir: Path | None, build: bool
+) -> tuple[str, releases.Release | None]:
+    """The version meant by wanted (a version, or a series such as 2026.2 or hibiscus) and
+    the release to migrate with; None when it is not built yet and build is False."""
     if python is not None:
         found = releases.installed_release(tool.package, python)
-        if found.version != version:
-            raise ConfigError(f"{found.python} has {tool.package} {found.version}, not {version}")
-        return found
+        if not _same_release(tool.package, found.version, wanted):
+            raise ConfigError(f"{found.python} has {tool.package} {found.version}, not {wanted}")
+        return found.version, found
+    version = releases.resolve_version(tool.package, wanted)
     root = cache_dir or releases.default_cache_dir()
-    ready = root / f"{tool.package}-{version}" / releases.MARKER
-    if build or ready.exists():
-        return releases.ensure_release(tool.package, version, cache_dir=cache_dir)
-    # a plan only: make sure the version exists, build nothing
-    known = releases.pypi_versions(tool.package)  # oldest first
-    if version not in known:
-        finals = [v for v in known if v.replace(".", "").isdigit()][-8:]
-        raise ConfigError(
-            f"PyPI has no release {version} of {tool.package} (latest: {', '.join(finals)})"
-        )
-    return None
+    if build or (root / f"{tool.package}-{version}" / releases.MARKER).exists():
+        return version, releases.ensure_release(tool.package, version, cache_dir=cache_dir)
+    releases.check_release(tool.package, version, cache_dir)  # a plan: build nothing
+    return version, None
+
+
+def _same_release(package: str, installed: str, wanted: str) -> bool:
+    if installed == wanted:
+        return True
+    if re.fullmatch(r"\d+(\.\d+)+", wanted) and not re.fullmatch(r"20\d\d\.\d", wanted):
+        return False
+    from stacktender.upgrade.series import FIRST_MAJOR, series
+
+    found = series(wanted)  # ConfigError for a name that is no series
+    if package not in FIRST_MAJOR:
+        raise ConfigError(f"no series table for {package}: give a version number")
+    return installed.split(".")[0] == str(found.major(package))
 
 
 def _ensure_driver(release: releases.Release, backend: str) -> None:
@@ -714,10 +723,11 @@ def rehearse(
     parsed = _url(url)
     scratch = f"rehearse_{key}_{secrets.token_hex(4)}"
     masked = mask_url(str(parsed.render_as_string(hide_password=False)))
-    report = Rehearsal(key, tool.package, version, masked, scratch, execute)
     # the source must answer before anything else happens (and the plan shows its revision)
-    report.revision_before = _revisions(url)
-    release = _release(tool, version, python, cache_dir, build=execute)
+    revision_before = _revisions(url)
+    version, release = _release(tool, version, python, cache_dir, build=execute)
+    report = Rehearsal(key, tool.package, version, masked, scratch, execute)
+    report.revision_before = revision_before
     report.python = str(release.python) if release else "(cached venv, built on --execute)"
     scratch_url = _service_url(parsed, scratch)
     report.config = mask_url(_config_text(tool, scratch_url))

@@ -293,6 +293,11 @@ def test_release_must_be_the_version_asked_for(
 ) -> None:
     with pytest.raises(ConfigError, match=r"has openstack-placement 16\.0\.0, not 15\.0\.0"):
         rehearse("placement", "15.0.0", placement_source, python=testcloud_python)
+    with pytest.raises(ConfigError, match=r"has openstack-placement 16\.0\.0, not 2026\.1"):
+        rehearse("placement", "2026.1", placement_source, python=testcloud_python)
+    # a series names its release: hibiscus (2026.2) is placement 16
+    plan = rehearse("placement", "hibiscus", placement_source, python=testcloud_python)
+    assert plan.version == "16.0.0"
 
 
 @pytest.mark.integration
@@ -300,6 +305,10 @@ def test_release_must_be_the_version_asked_for(
 def test_unknown_version_is_config_error(placement_source: str) -> None:
     with pytest.raises(ConfigError, match=r"PyPI has no release 99\.0\.0 of openstack-placement"):
         rehearse("placement", "99.0.0", placement_source)
+    with pytest.raises(ConfigError, match=r"unknown release series '2030\.1'"):
+        rehearse("placement", "2030.1", placement_source)
+    # a series without --venv: its newest release on PyPI (antelope: placement 9.x)
+    assert rehearse("placement", "2023.1", placement_source).version.startswith("9.0.")
 
 
 @pytest.mark.integration
