@@ -190,7 +190,7 @@ def _run(command: list[str], into_pipe: bool) -> dict[str, float]:
     return {"wall_s": wall, "cpu_s": float(user) + float(system), "max_rss_mb": int(rss_kb) / 1024}
 
 
-def _best(samples: list[dict[str, float]]) -> dict[str, float]:
+def _best(samples: list[dict[str, float]]) -> dict[str, Any]:
     best = min(samples, key=lambda s: s["wall_s"])
     return {
         "wall_s": round(best["wall_s"], 3),
