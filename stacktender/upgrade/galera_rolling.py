@@ -50,7 +50,15 @@ _UPGRADE = "galera: upgrade packages"
 _START = "galera: start node"
 _SYNCED = "galera: wait for Synced"
 # Tasks inside a block whose rescue fails the node with a readable message of its own.
-_RESCUED = {"galera: cluster healthy", _STOP, _UPGRADE, _START, "galera: sync deadline", _SYNCED}
+_RESCUED = {
+    "galera: pre-check deadline",
+    "galera: cluster healthy",
+    _STOP,
+    _UPGRADE,
+    _START,
+    "galera: sync deadline",
+    _SYNCED,
+}
 _RESCUED |= {"galera: after upgrade"}
 
 Progress = Callable[[str], None]
@@ -350,6 +358,10 @@ class _Collector:
                 self.failed.append(host)
             if task not in _RESCUED or kind == "runner_on_unreachable":
                 self._say(f"{host}: FAILED: {message}")
+            return True
+        if self.check and task == _UPGRADE and kind == "runner_on_ok":
+            # The package module answers in check mode: say whether it would change.
+            self._say(f"{host}: packages {'would change' if res.get('changed') else 'up to date'}")
             return True
         if kind == "runner_on_skipped" or self.check:
             # In check mode the node's last step is skipped: the pre-check passed.

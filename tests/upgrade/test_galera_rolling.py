@@ -76,14 +76,21 @@ def mysql_command(node: GaleraNode) -> str:
 
 
 def write_inventory(
-    cluster: GaleraCluster, path: Path, *, start_extra: dict[str, list[str]] | None = None
+    cluster: GaleraCluster,
+    path: Path,
+    *,
+    start_extra: dict[str, list[str]] | None = None,
+    connection: dict[str, Any] | None = None,
 ) -> Path:
-    """A YAML inventory: group galera, one local host per node with its commands."""
+    """A YAML inventory: group galera, one host per node with its commands (Ansible's
+    local connection unless connection gives other connection variables)."""
     hosts: dict[str, Any] = {}
     for node in cluster.nodes:
         hosts[node.name] = {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
+            **(
+                connection
+                or {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+            ),
             "galera_mysql_cmd": mysql_command(node),
             "galera_stop_cmd": stop_command(node),
             "galera_start_cmd": start_command(
@@ -276,6 +283,43 @@ def test_unreachable_node_fails_the_dry_run_with_its_name(tmp_path: Path) -> Non
 # -- against the three-node cluster --------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """An sshd of our own on a free port with a client key: the production path (SSH)."""
+    from support import free_port, port_open, require_binary, running
+
+    binary, keygen = require_binary("sshd"), require_binary("ssh-keygen")
+    home = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "client_key"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True)
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    os.chmod(home / "authorized_keys", 0o600)
+    port = free_port()
+    config = home / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        "StrictModes no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    with running(
+        [binary, "-D", "-e", "-f", str(config)], ready=lambda: port_open(port), log=home / "log"
+    ):
+        yield {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": port,
+            "ansible_user": os.environ.get("USER") or "root",
+            "ansible_ssh_private_key_file": str(home / "client_key"),
+            # not discovered: a pyenv shim on PATH may be found first
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_transfer_method": "piped",  # this sshd has no sftp subsystem
+            "ansible_pipelining": True,
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        }
+
+
 @pytest.mark.integration
 def test_check_mode_changes_nothing(cluster: GaleraCluster, tmp_path: Path) -> None:
     before = pids(cluster)
@@ -431,3 +475,18 @@ def test_upgrade_mode_runs_the_package_step_while_the_node_is_down(
     assert run.ok, run.error
     assert [n.result for n in run.nodes] == ["upgraded"] * 3
     assert marker.read_text().splitlines() == ["node1 down", "node2 down", "node3 down"]
+
+
+@pytest.mark.integration
+def test_dry_run_over_ssh(cluster: GaleraCluster, sshd: dict[str, Any], tmp_path: Path) -> None:
+    """The production connection: every node reached over SSH, the pre-check of each node
+    delegated over SSH to every other node."""
+    before = pids(cluster)
+    run = run_rolling(
+        RollingTarget(inventory=write_inventory(cluster, tmp_path / "hosts.yml", connection=sshd)),
+        RollingOptions(poll_interval=POLL),
+        check=True,
+    )
+    assert run.ok, run.error
+    assert [n.result for n in run.nodes] == ["checked"] * 3
+    assert pids(cluster) == before
