@@ -21,54 +21,60 @@ if TYPE_CHECKING:
 _VENV = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-def _testcloud_option(func: F) -> F:
-    return click.option(
-        "--testcloud-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="STACKTENDER_TESTCLOUD_DIR",
-        help="The testcloud giving the defaults (default: its standard state directory).",
-    )(func)
+def _repeatable(flag: str, dest: str, metavar: str, help_text: str) -> Callable[[F], F]:
+    """A repeatable option gathered into a tuple: most options of these commands."""
+    return click.option(flag, dest, multiple=True, metavar=metavar, help=help_text)
+
+
+def _run_options(timeout: float, timeout_help: str) -> Callable[[F], F]:
+    """``--timeout``, ``--testcloud-dir`` and the output options both commands end with."""
+
+    def decorate(func: F) -> F:
+        func = output_options(ROW_FORMATS)(func)
+        func = click.option(
+            "--testcloud-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar="STACKTENDER_TESTCLOUD_DIR",
+            help="The testcloud giving the defaults (default: its standard state directory).",
+        )(func)
+        return click.option(
+            "--timeout",
+            type=click.FloatRange(min=1),
+            default=timeout,
+            show_default=True,
+            help=timeout_help,
+        )(func)
+
+    return decorate
 
 
 @click.command("db-status")
-@click.option(
+@_repeatable(
     "--db-url",
     "urls",
-    multiple=True,
-    metavar="SERVICE=URL",
-    help="A service database (repeatable); nova= a cell DB, nova_api= the API DB.",
+    "SERVICE=URL",
+    "A service database (repeatable); nova= a cell DB, nova_api= the API DB.",
 )
-@click.option(
+@_repeatable(
     "--config",
     "configs",
-    multiple=True,
-    metavar="SERVICE=PATH",
-    help="Read the database URLs of a service's config file (repeatable).",
+    "SERVICE=PATH",
+    "Read the database URLs of a service's config file (repeatable).",
 )
-@click.option(
+@_repeatable(
     "--venv",
     "venvs",
-    multiple=True,
-    metavar="[SERVICE=]PATH",
-    help="Virtualenv (or prefix) whose migrations give the heads, for all services or one "
+    "[SERVICE=]PATH",
+    "Virtualenv (or prefix) whose migrations give the heads, for all services or one "
     "(repeatable; default: the testcloud's).",
 )
-@click.option(
+@_repeatable(
     "--to",
     "targets",
-    multiple=True,
-    metavar="SERVICE=VERSION",
-    help="Also compare with a release's heads (its venv is cached, made from PyPI once).",
+    "SERVICE=VERSION",
+    "Also compare with a release's heads (its venv is cached, made from PyPI once).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=10,
-    show_default=True,
-    help="Seconds to connect to each database.",
-)
-@_testcloud_option
-@output_options(ROW_FORMATS)
+@_run_options(10, "Seconds to connect to each database.")
 def db_status(
     urls: tuple[str, ...],
     configs: tuple[str, ...],
@@ -123,12 +129,11 @@ def db_status(
 
 
 @click.command("check")
-@click.option(
+@_repeatable(
     "--service",
     "services",
-    multiple=True,
-    metavar="SERVICE",
-    help="Only this service (repeatable; default all that have a tool).",
+    "SERVICE",
+    "Only this service (repeatable; default all that have a tool).",
 )
 @click.option(
     "--venv",
@@ -136,25 +141,13 @@ def db_status(
     help="Virtualenv or prefix holding the *-status tools "
     "(default: the testcloud's; /usr for distribution packages).",
 )
-@click.option(
-    "--config",
-    "configs",
-    multiple=True,
-    metavar="SERVICE=PATH",
-    help="A config file for a service's tool (repeatable).",
+@_repeatable(
+    "--config", "configs", "SERVICE=PATH", "A config file for a service's tool (repeatable)."
 )
 @click.option(
     "--nova-db", metavar="URL", help="A nova cell database: also report service version skew."
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=120,
-    show_default=True,
-    help="Seconds each tool may take.",
-)
-@_testcloud_option
-@output_options(ROW_FORMATS)
+@_run_options(120, "Seconds each tool may take.")
 def upgrade_check(
     services: tuple[str, ...],
     venv: Path | None,

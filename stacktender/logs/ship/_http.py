@@ -15,7 +15,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self, TypedDict, Unpack
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from stacktender.logs.ship.base import DeliveryError, ShipError
@@ -29,6 +29,28 @@ def retryable_status(status: int) -> bool:
     return status == 429 or 500 <= status < 600
 
 
+class HttpOptions(TypedDict, total=False):
+    """The auth, TLS, timeout and retry keywords every HTTP destination takes.
+
+    ``username``/``password`` for basic auth (also read from the URL's user part) or a
+    bearer ``token``. ``verify`` is ``True``, ``False`` or the path of a CA bundle;
+    ``client_cert`` a PEM path or (certificate, key) paths. ``timeout`` bounds every
+    request (30 s); 429/5xx answers and network errors are retried ``retries`` times (5)
+    with exponential backoff from ``backoff`` (0.5 s) up to ``max_backoff`` (30 s).
+    The defaults are applied by :class:`HttpTarget`, the one place that reads them.
+    """
+
+    username: str | None
+    password: str | None
+    token: str | None
+    verify: bool | str
+    client_cert: str | tuple[str, str] | None
+    timeout: float
+    retries: int
+    backoff: float
+    max_backoff: float
+
+
 class HttpTarget:
     """One base URL with its credentials, TLS settings and retry policy."""
 
@@ -36,18 +58,17 @@ class HttpTarget:
         self,
         url: str,
         *,
-        username: str | None = None,
-        password: str | None = None,
-        token: str | None = None,
-        verify: bool | str = True,
-        client_cert: str | tuple[str, str] | None = None,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        **options: Unpack[HttpOptions],
     ) -> None:
+        # the destinations pass their **keywords through unchecked at run time
+        unknown = sorted(set(options) - HttpOptions.__optional_keys__)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        username = options.get("username")
+        password = options.get("password")
+        token = options.get("token")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ShipError(f"not an http(s) URL: {_strip_userinfo(url)!r}")
@@ -57,16 +78,16 @@ class HttpTarget:
         if token and username:
             raise ShipError("give either a bearer token or a user name, not both")
         self.base = _strip_userinfo(url).rstrip("/")
-        self.retries = max(0, retries)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retries = max(0, options.get("retries", 5))
+        self.backoff = options.get("backoff", 0.5)
+        self.max_backoff = options.get("max_backoff", 30.0)
         self.sleep = sleep
         self._auth = (username, password or "") if username else None
         self._headers = {"User-Agent": "stacktender-logs-ship", **(headers or {})}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._verify = _ssl_context(verify, client_cert)
-        self._timeout = timeout
+        self._verify = _ssl_context(options.get("verify", True), options.get("client_cert"))
+        self._timeout = options.get("timeout", 30.0)
         self._client: httpx.Client | None = None
 
     def client(self) -> httpx.Client:
@@ -138,6 +159,22 @@ class HttpTarget:
             f"{what} to {self.base} failed after {self.retries + 1} attempt(s): {problem}",
             retryable=True,
         )
+
+
+class HttpDestination:
+    """What every HTTP destination shares: its :class:`HttpTarget` as ``http``, and
+    closing it (``close()`` or leaving a ``with`` block)."""
+
+    http: HttpTarget
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
 
 
 def short_body(response: httpx.Response, limit: int = 300) -> str:

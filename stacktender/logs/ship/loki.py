@@ -21,11 +21,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 from urllib.parse import urlsplit
 
 from stacktender.logs.record import LogRecord
-from stacktender.logs.ship._http import HttpTarget, destination_name, short_body
+from stacktender.logs.ship._http import (
+    HttpDestination,
+    HttpOptions,
+    HttpTarget,
+    destination_name,
+    short_body,
+)
 from stacktender.logs.ship.base import DeliveryError, RejectedRecords, ShipError, ShipRecord
 
 __all__ = [
@@ -94,7 +100,7 @@ def push_body(
     }
 
 
-class LokiDestination:
+class LokiDestination(HttpDestination):
     """A Loki (or Grafana Cloud Logs) push endpoint.
 
     ``url`` is Loki's base URL (``http://loki:3100``) or the full push URL. ``tenant``
@@ -102,7 +108,7 @@ class LokiDestination:
     that become labels (from :data:`LABEL_FIELDS`), ``extra_labels`` adds fixed ones.
     ``structured_metadata=False`` suits Loki before 2.9 or with it disabled: the ids
     are then only in the line. ``compress`` gzips the body. Auth, TLS, timeout and
-    retry options are those of :class:`OpenSearchDestination`.
+    retry keywords are those of :class:`~stacktender.logs.ship._http.HttpOptions`.
     """
 
     def __init__(
@@ -116,16 +122,8 @@ class LokiDestination:
         line_format: LineFormat = "raw",
         compress: bool = False,
         drop_rejected: bool = False,
-        username: str | None = None,
-        password: str | None = None,
-        token: str | None = None,
-        verify: bool | str = True,
-        client_cert: str | tuple[str, str] | None = None,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
         name: str | None = None,
+        **http: Unpack[HttpOptions],
     ) -> None:
         unknown = [label for label in labels if label not in LABEL_FIELDS]
         if unknown:
@@ -144,19 +142,7 @@ class LokiDestination:
         base = url.rstrip("/")
         if path.endswith(PUSH_PATH):
             base = base[: -len(PUSH_PATH)]
-        self.http = HttpTarget(
-            base,
-            username=username,
-            password=password,
-            token=token,
-            verify=verify,
-            client_cert=client_cert,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            headers={"X-Scope-OrgID": tenant} if tenant else None,
-        )
+        self.http = HttpTarget(base, headers={"X-Scope-OrgID": tenant} if tenant else None, **http)
         self.tenant = tenant
         self.labels = tuple(labels)
         self.extra_labels = dict(extra_labels or {})
@@ -165,15 +151,6 @@ class LokiDestination:
         self.compress = compress
         self.drop_rejected = drop_rejected
         self.name = name or destination_name("loki", self.http.base, tenant or "")
-
-    def __enter__(self) -> LokiDestination:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     def body(self, records: Iterable[ShipRecord]) -> dict[str, Any]:
         """The push body this destination sends for records."""

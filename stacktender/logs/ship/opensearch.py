@@ -23,10 +23,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from stacktender.logs.ship._http import (
+    HttpDestination,
+    HttpOptions,
     HttpTarget,
     destination_name,
     json_or_none,
@@ -129,14 +131,13 @@ def bulk_body(items: Sequence[ShipRecord], prefix: str = DEFAULT_PREFIX) -> byte
     return ("\n".join(lines) + "\n").encode()
 
 
-class OpenSearchDestination:
+class OpenSearchDestination(HttpDestination):
     """An OpenSearch cluster, written through ``POST /_bulk``.
 
-    ``url`` is the cluster's base URL (``https://user:password@opensearch:9200``;
-    credentials may also be given as ``username``/``password`` or a bearer ``token``).
-    ``verify`` is ``True``, ``False`` or the path of a CA bundle; ``client_cert`` a PEM
-    path or (certificate, key) paths. ``timeout`` bounds every request; 429/5xx answers
-    and network errors are retried ``retries`` times with exponential backoff.
+    ``url`` is the cluster's base URL (``https://user:password@opensearch:9200``).
+    Auth, TLS, timeout and retry keywords (``username``, ``password``, ``token``,
+    ``verify``, ``client_cert``, ``timeout``, ``retries``, ``backoff``, ``max_backoff``)
+    are those of :class:`~stacktender.logs.ship._http.HttpOptions`.
     ``template=False`` leaves the index template to the operator.
     """
 
@@ -149,34 +150,15 @@ class OpenSearchDestination:
         template_name: str | None = None,
         template_settings: Mapping[str, Any] | None = None,
         pipeline: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        token: str | None = None,
-        verify: bool | str = True,
-        client_cert: str | tuple[str, str] | None = None,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.5,
-        max_backoff: float = 30.0,
         compress: bool = False,
         name: str | None = None,
+        **http: Unpack[HttpOptions],
     ) -> None:
         if not _PREFIX.match(index_prefix):
             raise ShipError(
                 f"bad index prefix {index_prefix!r}: lower-case letters, digits, '.', '_', '-'"
             )
-        self.http = HttpTarget(
-            url,
-            username=username,
-            password=password,
-            token=token,
-            verify=verify,
-            client_cert=client_cert,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-        )
+        self.http = HttpTarget(url, **http)
         self.index_prefix = index_prefix
         self.template = template
         self.template_name = template_name or index_prefix
@@ -185,15 +167,6 @@ class OpenSearchDestination:
         self.compress = compress
         self.name = name or destination_name("opensearch", self.http.base, index_prefix)
         self._template_installed = False
-
-    def __enter__(self) -> OpenSearchDestination:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     def ensure_template(self) -> None:
         """Create or update the index template (``PUT /_index_template/NAME``)."""
