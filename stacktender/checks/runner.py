@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import select
+import selectors
 import signal
 import struct
 import threading
@@ -263,12 +263,17 @@ def _run_split(
             on_result(result)
 
     workers: list[_Worker] = []
+    here, here_share = list(groups[0]), shares[0]
     try:
         # Every fork before this process starts a thread of its own.
         for group, share in zip(groups[1:], shares[1:], strict=True):
-            workers.append(_Worker.start(group, share, secrets, [w.fd for w in workers]))
+            try:
+                workers.append(_Worker.start(group, share, secrets, [w.fd for w in workers]))
+            except OSError as exc:  # no fork (process limit, memory): run the group here
+                log.debug("sweep: no worker process (%s); running its checks here", exc)
+                here, here_share = here + group, here_share + share
         local = threading.Thread(
-            target=_run_threads, args=(groups[0], shares[0], secrets, keep), daemon=True
+            target=_run_threads, args=(here, here_share, secrets, keep), daemon=True
         )
         local.start()
         _collect(workers, keep)
@@ -307,7 +312,12 @@ class _Worker:
         inherited: Iterable[int],
     ) -> _Worker:
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         if pid == 0:  # pragma: no cover - the child leaves through os._exit only
             code = 1
             try:
@@ -399,30 +409,36 @@ def _worker_main(
 
 def _collect(workers: list[_Worker], keep: Callable[[int, CheckResult], None]) -> None:
     """Read every worker's results as they come, until each has ended or gone silent."""
-    waiting = {worker.fd: worker for worker in workers}
-    while waiting:
-        timeout = max(0.0, min(w.deadline for w in waiting.values()) - time.monotonic())
-        ready, _, _ = select.select(list(waiting), [], [], timeout)
-        for fd in ready:
-            worker = waiting[fd]
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                worker.ended()
-                del waiting[fd]
-                continue
-            try:
-                decoded = worker.feed(chunk)
-            except Exception as exc:
-                worker.kill(f"sent an unreadable result ({type(exc).__name__})")
-                del waiting[fd]
-                continue
-            for index, result in decoded:
-                keep(index, result)
-        now = time.monotonic()
-        for fd, worker in list(waiting.items()):
-            if worker.deadline <= now:
+    with selectors.DefaultSelector() as selector:
+        for worker in workers:
+            selector.register(worker.fd, selectors.EVENT_READ, worker)
+        waiting = set(workers)
+
+        def drop(worker: _Worker) -> None:
+            selector.unregister(worker.fd)
+            waiting.discard(worker)
+
+        while waiting:
+            timeout = max(0.0, min(w.deadline for w in waiting) - time.monotonic())
+            for key, _ in selector.select(timeout):
+                worker = key.data
+                chunk = os.read(worker.fd, 1 << 16)
+                if not chunk:
+                    worker.ended()
+                    drop(worker)
+                    continue
+                try:
+                    decoded = worker.feed(chunk)
+                except Exception as exc:
+                    worker.kill(f"sent an unreadable result ({type(exc).__name__})")
+                    drop(worker)
+                    continue
+                for index, result in decoded:
+                    keep(index, result)
+            now = time.monotonic()
+            for worker in [w for w in waiting if w.deadline <= now]:
                 worker.kill(f"reported nothing for {worker.patience:g}s")
-                del waiting[fd]
+                drop(worker)
 
 
 def _execute(instance: CheckInstance, started: float) -> CheckResult:
