@@ -407,7 +407,7 @@ def _span(log_filter: Any) -> float | None:
 @text_format_option(["text", "json"], "A summary line, or the report as JSON.")
 def index(rebuild: bool, show_stats: bool, fmt: str, **options: Any) -> None:
     """Load parsed records into the index so that every logs command answers from it
-    (``--index``) in well under a second. Files indexed before and unchanged are skipped.
+    (--index) in well under a second. Files indexed before and unchanged are skipped.
 
     \b
     Examples:

@@ -212,7 +212,7 @@ def seed(state_dir: Path | None, scale: int) -> None:
 def scenario(state_dir: Path | None) -> None:
     """Boot a server, fail a boot, resize, delete; print each action's global request id.
 
-    The services' logs then hold these requests: follow one with ``logs trace``.
+    The services' logs then hold these requests: follow one with 'logs trace'.
 
     \b
     Examples:

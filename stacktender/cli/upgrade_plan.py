@@ -38,7 +38,7 @@ def plan(
     fmt: str,
     output: Path | None,
 ) -> None:
-    """Plan the upgrade of this cloud (``--os-cloud``) to a release series, in the
+    """Plan the upgrade of this cloud (--os-cloud) to a release series, in the
     upstream order, each step with pre-checks, commands, verification and rollback.
 
     \b
