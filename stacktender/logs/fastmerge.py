@@ -347,7 +347,4 @@ class MergedText:
 
     @property
     def stats(self) -> ParseStats:
-        total = ParseStats()
-        for source in self.sources:
-            total.add(source.stats)
-        return total
+        return ParseStats.total(source.stats for source in self.sources)

@@ -171,10 +171,7 @@ class MergedLogs:
 
     @property
     def stats(self) -> ParseStats:
-        total = ParseStats()
-        for source in self.sources:
-            total.add(source.stats)
-        return total
+        return ParseStats.total(source.stats for source in self.sources)
 
 
 _GC_YOUNG = 10_000  # allocations between collections of the youngest generation

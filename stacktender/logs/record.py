@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +104,14 @@ class ParseStats:
     decode_errors: int = 0
     oversized: int = 0
     errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def total(cls, parts: Iterable[ParseStats]) -> ParseStats:
+        """The sum of several sources' counters."""
+        summed = cls()
+        for part in parts:
+            summed.add(part)
+        return summed
 
     def add(self, other: ParseStats) -> None:
         self.lines += other.lines

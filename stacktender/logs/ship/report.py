@@ -83,10 +83,7 @@ class ShipReport:
 
     @property
     def stats(self) -> ParseStats:
-        total = ParseStats()
-        for report in self.files.values():
-            total.add(report.stats)
-        return total
+        return ParseStats.total(report.stats for report in self.files.values())
 
     def file(self, path: str) -> FileReport:
         report = self.files.get(path)
