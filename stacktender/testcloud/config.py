@@ -115,6 +115,13 @@ class Settings:
         return self.state_dir / "run"
 
     @property
+    def runtime(self) -> Path:
+        """Copies of the runtime helpers the long-running processes start from: a
+        path inside the state directory keeps their command lines the same whichever
+        checkout of stacktender brought the cloud up."""
+        return self.state_dir / "runtime"
+
+    @property
     def clouds_yaml(self) -> Path:
         return self.state_dir / "clouds.yaml"
 
@@ -183,7 +190,7 @@ class Settings:
             "run": str(self.run),
             "bin": str(self.venv / "bin"),
             "python": str(self.python),
-            "runtime": str(RUNTIME_DIR),
+            "runtime": str(self.runtime),
             "debug": "true" if self.debug else "false",
             "transport_url": self.transport_url,
             "keystone_url": self.keystone_url,
@@ -239,6 +246,8 @@ def render_configs(settings: Settings) -> None:
             settings.etc / project / f"{name}.conf", render_ini(sections, settings.context(name))
         )
     _copy_paste_files(settings)
+    for helper in sorted(RUNTIME_DIR.glob("*.py")):
+        _write(settings.runtime / helper.name, helper.read_text())
     groups = dict(compute_groups(settings.compute_hosts))
     for spec in settings.services():
         sections = merged(

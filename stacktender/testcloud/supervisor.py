@@ -98,9 +98,15 @@ class Supervisor:
         return [a.format_map(ctx) for a in spec.argv]
 
     def fingerprint(self, spec: ServiceSpec) -> str:
-        """Hash of a process's command line and config file."""
-        digest = hashlib.sha256("\0".join(self.argv(spec)).encode())
+        """Hash of a process's command line, config file and runtime helpers (a changed
+        helper restarts the processes that run it, as a changed config does)."""
+        argv = self.argv(spec)
+        digest = hashlib.sha256("\0".join(argv).encode())
         digest.update(config_path(self.settings, spec.name, spec.project).read_bytes())
+        runtime = self.settings.runtime
+        if any(arg.startswith(str(runtime)) for arg in argv):
+            for helper in sorted(runtime.glob("*.py")):
+                digest.update(helper.read_bytes())
         return digest.hexdigest()[:16]
 
     def running(self, name: str) -> process.Proc | None:

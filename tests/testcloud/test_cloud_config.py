@@ -97,3 +97,25 @@ def test_wsgi_entry_hides_gunicorns_argv_and_sets_the_config(tmp_path: Path) -> 
     text = wsgi_entry(cinder, settings.context(cinder.name))
     assert f"'--config-file', '{settings.etc}/cinder/cinder-api.conf'" in text
     compile(text, "entry", "exec")
+
+
+def test_processes_start_from_runtime_copies_in_the_state_dir(tmp_path: Path) -> None:
+    # a command line naming this checkout would restart the cloud's processes whenever
+    # another checkout of stacktender (CI, a second clone) brings it up
+    from stacktender.testcloud.config import RUNTIME_DIR
+    from stacktender.testcloud.supervisor import Supervisor
+
+    settings = Settings(state_dir=tmp_path)
+    settings.ensure_passwords()
+    fake_venv(settings)
+    render_configs(settings)
+    copies = sorted(p.name for p in settings.runtime.glob("*.py"))
+    assert copies == sorted(p.name for p in RUNTIME_DIR.glob("*.py"))
+    supervisor = Supervisor(settings)
+    compute = next(s for s in settings.services() if s.name.startswith("nova-compute"))
+    argv = supervisor.argv(compute)
+    assert str(settings.runtime / "nova_compute.py") in argv
+    assert not any(str(RUNTIME_DIR) in arg for arg in argv)
+    before = supervisor.fingerprint(compute)
+    (settings.runtime / "nova_compute.py").write_text("# changed helper\n")
+    assert supervisor.fingerprint(compute) != before  # a changed helper restarts it
