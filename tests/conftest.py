@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from stacktender.config import Config, parse_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import free_port, require_binary, running
+from support import free_port, port_open, require_binary, running
 from testcloud_support import RunningTestCloud
 
 from stacktender.testcloud import TestCloud, default_state_dir
@@ -146,3 +147,48 @@ def testcloud_scenario(testcloud: RunningTestCloud) -> ScenarioRun:
     """A boot, a failed boot, a resize and a delete, run once per test session; the
     services' log files under ``testcloud.settings`` hold their request ids."""
     return run_scenario(testcloud.cloud)
+
+
+# -- an sshd of our own ---------------------------------------------------------------------
+
+
+@dataclass
+class SshServer:
+    """A private sshd on loopback that accepts ``client_key`` for the current user."""
+
+    port: int
+    client_key: Path
+    user: str
+
+    @property
+    def ssh_options(self) -> list[str]:
+        """ssh arguments to reach it (no host-key prompt, no known_hosts entry)."""
+        return [
+            "-p", str(self.port), "-i", str(self.client_key), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """An sshd of our own on a free port, with a host key and a client key made here
+    (it has no sftp subsystem: copy with pipes)."""
+    binary, keygen = require_binary("sshd"), require_binary("ssh-keygen")
+    home = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "client_key"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True)
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    os.chmod(home / "authorized_keys", 0o600)
+    port = free_port()
+    config = home / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        "StrictModes no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    with running(
+        [binary, "-D", "-e", "-f", str(config)], ready=lambda: port_open(port), log=home / "log"
+    ):
+        yield SshServer(port, home / "client_key", os.environ.get("USER") or "root")

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from stacktender.logs.sources import MAX_LINE, LogSource, discover, service_from
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from support import free_port, port_open, require_binary, running
+from support import free_port
 
 
 def oslo(n: int, service: str = "nova.compute.manager", second: int = 0) -> str:
@@ -302,33 +302,9 @@ def test_memory_stays_flat_from_100k_to_400k_lines(tmp_path: Path) -> None:
 # -- SSH against a real sshd ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """An sshd of our own on a free port, with a host key and a client key made here."""
-    binary = require_binary("sshd")
-    keygen = require_binary("ssh-keygen")
-    home = tmp_path_factory.mktemp("sshd")
-    for key in ("host_key", "client_key"):
-        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True)
-    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
-    os.chmod(home / "authorized_keys", 0o600)
-    port = free_port()
-    config = home / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
-        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-        "StrictModes no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
-    options = [
-        "-p", str(port), "-i", str(home / "client_key"), "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-    ]  # fmt: skip
-    with running(
-        [binary, "-D", "-e", "-f", str(config)], ready=lambda: port_open(port), log=home / "log"
-    ):
-        yield {"options": options, "user": os.environ.get("USER") or "root"}
+@pytest.fixture
+def sshd(ssh_server: Any) -> dict[str, Any]:
+    return {"options": ssh_server.ssh_options, "user": ssh_server.user}
 
 
 @pytest.mark.integration

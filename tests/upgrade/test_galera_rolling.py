@@ -283,41 +283,21 @@ def test_unreachable_node_fails_the_dry_run_with_its_name(tmp_path: Path) -> Non
 # -- against the three-node cluster --------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """An sshd of our own on a free port with a client key: the production path (SSH)."""
-    from support import free_port, port_open, require_binary, running
-
-    binary, keygen = require_binary("sshd"), require_binary("ssh-keygen")
-    home = tmp_path_factory.mktemp("sshd")
-    for key in ("host_key", "client_key"):
-        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True)
-    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
-    os.chmod(home / "authorized_keys", 0o600)
-    port = free_port()
-    config = home / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
-        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-        "StrictModes no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
-    with running(
-        [binary, "-D", "-e", "-f", str(config)], ready=lambda: port_open(port), log=home / "log"
-    ):
-        yield {
-            "ansible_host": "127.0.0.1",
-            "ansible_port": port,
-            "ansible_user": os.environ.get("USER") or "root",
-            "ansible_ssh_private_key_file": str(home / "client_key"),
-            # not discovered: a pyenv shim on PATH may be found first
-            "ansible_python_interpreter": "/usr/bin/python3",
-            "ansible_ssh_transfer_method": "piped",  # this sshd has no sftp subsystem
-            "ansible_pipelining": True,
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
-            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        }
+@pytest.fixture
+def sshd(ssh_server: Any) -> dict[str, Any]:
+    """The shared test sshd as Ansible connection variables: the production path (SSH)."""
+    return {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": ssh_server.port,
+        "ansible_user": ssh_server.user,
+        "ansible_ssh_private_key_file": str(ssh_server.client_key),
+        # not discovered: a pyenv shim on PATH may be found first
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_transfer_method": "piped",  # this sshd has no sftp subsystem
+        "ansible_pipelining": True,
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
+        "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+    }
 
 
 @pytest.mark.integration
