@@ -50,6 +50,19 @@ _TEXT = itemgetter(1)
 _WRITE_ITEMS = 4096  # records per write: fewer, larger writes
 
 
+def _continues(parts: list[str], head: str) -> bool:
+    """Whether a split ERROR line is a traceback line written with
+    logging_exception_prefix under ``head``: same time, pid and logger, no context."""
+    key = head.split(" ", 5)
+    return (
+        parts[1] == key[1]
+        and parts[2] == key[2]
+        and parts[4] == key[4]
+        and parts[0] == key[0]
+        and not _has_context(parts[5])
+    )
+
+
 def _has_context(message: str) -> bool:
     """Whether a message starts with a request context (``[-]``, ``[req-...]``):
     a line with one starts a record even when it repeats its head's origin."""
@@ -130,19 +143,10 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                             and level in levels
                             and parts[4] in loggers
                         ):
-                            if level == "ERROR" and ts is not None:
-                                key = head.split(" ", 5)
-                                if (
-                                    parts[1] == key[1]
-                                    and parts[2] == key[2]
-                                    and parts[4] == key[4]
-                                    and parts[0] == key[0]
-                                    and not _has_context(parts[5])
-                                ):
-                                    # a traceback line written with logging_exception_prefix
-                                    text += sep + line + tail
-                                    continued += 1
-                                    continue
+                            if level == "ERROR" and ts is not None and _continues(parts, head):
+                                text += sep + line + tail
+                                continued += 1
+                                continue
                             if ts is not None:
                                 finish((ts, text))
                             ts = base + second + frac
@@ -188,18 +192,10 @@ def _items(source: LogSource, tz: tzinfo | None, skew: float, colour: bool) -> I
                         pids[pid_text] = int(pid_text)
                         levels[level] = level
                         loggers[logger] = logger
-                        if level == "ERROR" and ts is not None:
-                            key = head.split(" ", 5)
-                            if (
-                                parts[1] == key[1]
-                                and parts[2] == key[2]
-                                and parts[4] == key[4]
-                                and parts[0] == key[0]
-                                and not _has_context(parts[5])
-                            ):
-                                text += sep + line + tail
-                                continued += 1
-                                continue
+                        if level == "ERROR" and ts is not None and _continues(parts, head):
+                            text += sep + line + tail
+                            continued += 1
+                            continue
                         if ts is not None:
                             finish((ts, text))
                         ts = hour + second + fraction
