@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml examples/stacktender-example-check/pyproject.
 	$(PY) -m pip install -q --disable-pip-version-check uv
 	# --compile-bytecode: as pip does by default; uv does not, and PYTHONDONTWRITEBYTECODE
 	# environments would otherwise compile every module from source on every start.
-	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -e '.[dev,upgrade]' -e examples/stacktender-example-check
+	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -e '.[dev,upgrade,web]' -e examples/stacktender-example-check
 	$(PY) -m compileall -q stacktender examples >/dev/null
 	touch $@
 

@@ -18,12 +18,15 @@ from stacktender.config import Config, parse_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from store_fixtures import mariadb_database, pg_database, store_url
 from support import free_port, port_open, require_binary, running
 from testcloud_support import RunningTestCloud
 
 from stacktender.testcloud import TestCloud, default_state_dir
 from stacktender.testcloud.scenario import ScenarioRun, run_scenario
 from stacktender.testcloud.seed import seed
+
+__all__ = ["mariadb_database", "pg_database", "store_url"]  # fixtures every package may use
 
 
 @pytest.fixture(autouse=True)

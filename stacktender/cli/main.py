@@ -31,6 +31,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "testcloud": ("stacktender.cli.testcloud:testcloud", "A real local OpenStack for tests."),
     "logs": ("stacktender.cli.logs:logs", "Merge, trace and mine OpenStack logs."),
     "upgrade": ("stacktender.cli.upgrade:upgrade", "Plan, check, diff and rehearse upgrades."),
+    "metering": (
+        "stacktender.cli.metering:metering",
+        "Meter usage from notifications; rate it; invoice it.",
+    ),
+    "api": ("stacktender.cli.api:api", "Serve the REST API (usage, invoices)."),
+    "purge": ("stacktender.cli.purge:purge", "Clean up what deleted projects leave behind."),
 }
 
 

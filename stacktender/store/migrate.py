@@ -36,7 +36,7 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration's revision (a test keeps it equal to Alembic's head). Knowing it
 # lets an up-to-date database open without importing Alembic at all.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0003"
 VERSION_TABLE = "alembic_version"
 
 # Any fixed 64-bit number; PostgreSQL advisory locks are keyed by it.

@@ -120,3 +120,9 @@ class CheckRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     sweep: Mapped[Sweep] = relationship(back_populates="results")
+
+
+# Capability tables live beside their capability; importing them registers them on
+# Base, so the migrations' drift check and Alembic's environment see every table.
+from stacktender.metering import tables as _metering_tables  # noqa: E402, F401
+from stacktender.purge import tables as _purge_tables  # noqa: E402, F401

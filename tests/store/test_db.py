@@ -151,11 +151,12 @@ def test_wheel_ships_the_migrations(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     migrations = "stacktender/store/migrations/"
-    assert {
-        migrations + "env.py",
-        migrations + "script.py.mako",
-        migrations + f"versions/{HEAD_REVISION}_initial.py",
-    } <= names
+    versions = {
+        f"{migrations}versions/{path.name}"
+        for path in (root / migrations / "versions").glob("*.py")
+    }
+    assert any(Path(name).name.startswith(f"{HEAD_REVISION}_") for name in versions)
+    assert {migrations + "env.py", migrations + "script.py.mako", *versions} <= names
 
 
 # -- recording and history ---------------------------------------------------------------------

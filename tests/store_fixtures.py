@@ -1,4 +1,5 @@
-"""Store fixtures: one store URL per backend (SQLite, PostgreSQL, MariaDB), empty per test.
+"""Store fixtures for every test package: one store URL per backend (SQLite, PostgreSQL,
+MariaDB), empty per test.
 
 PostgreSQL and MariaDB are the shared servers on 127.0.0.1 (scripts/ensure-services.sh);
 each test session creates its own uniquely named database on them and drops it after.

@@ -1,0 +1,8 @@
+"""The purge tables, registered on the store's declarative ``Base``.
+
+Alembic revision ``0003`` must build exactly these (the store's drift test checks it).
+"""
+
+from __future__ import annotations
+
+from stacktender.store.models import Base  # noqa: F401
