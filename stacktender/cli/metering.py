@@ -8,3 +8,9 @@ import click
 @click.group()
 def metering() -> None:
     """Meter usage from OpenStack notifications; rate it; invoice it."""
+
+
+# Rating lives in its own module (its imports are as light as this one's).
+from stacktender.cli.metering_invoice import invoice  # noqa: E402
+
+metering.add_command(invoice)
