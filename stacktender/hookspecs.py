@@ -14,6 +14,8 @@ import pluggy
 if TYPE_CHECKING:
     from stacktender.checks.base import Check
     from stacktender.logs.ship.base import DestinationKind
+    from stacktender.metering.handlers import EventHandler
+    from stacktender.purge.model import ResourceType
     from stacktender.render.base import Renderer
 
 PROJECT = "stacktender"
@@ -43,4 +45,16 @@ def stacktender_cli_commands() -> list[Any]:
 @hookspec
 def stacktender_log_destinations() -> list[DestinationKind]:
     """Return kinds of places ``logs ship --to KIND=URL`` can send records to."""
+    raise NotImplementedError
+
+
+@hookspec
+def stacktender_metering_handlers() -> list[EventHandler]:
+    """Return which notifications ``metering consume`` meters and the state each sets."""
+    raise NotImplementedError
+
+
+@hookspec
+def stacktender_purge_resources() -> list[ResourceType]:
+    """Return resource types ``purge`` discovers and deletes (one per kind of resource)."""
     raise NotImplementedError
