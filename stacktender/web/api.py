@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Authenticator", "create_app"]
 
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# a month from 1970 on, as Period.parse accepts: the description is exact, so a 400 is rare
+PERIOD_PATTERN = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "A period that is no month (such as 0999-01)."},
+    400: {"model": ErrorBody, "description": "A period that is no month stacktender knows."},
     401: {
         "model": ErrorBody,
         "description": "No token, or one Keystone does not accept.",
@@ -110,7 +111,7 @@ def create_app(store: Store, sheet: PriceSheet, auth: Authenticator) -> FastAPI:
     @app.get(
         "/v1/projects",
         response_model=ProjectsOut,
-        responses={k: _ERRORS[k] for k in (401, 503)},
+        responses={k: _ERRORS[k] for k in (400, 401, 503)},
         tags=["usage"],
     )
     def projects(who: Authed, period: PeriodQuery = None) -> ProjectsOut:

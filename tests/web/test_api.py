@@ -108,14 +108,11 @@ def test_health_needs_no_token(client: Any) -> None:
 
 def test_bad_periods_are_4xx_with_json_bodies(client: Any, tokens: dict[str, Token]) -> None:
     admin, project = tokens["admin"], tokens["demo"].project_id
-    old = get(client, f"/v1/projects/{project}/invoices/1969-12", admin)
-    assert old.status_code == 400
-    assert "unknown period '1969-12'" in old.json()["detail"]
-    assert get(client, "/v1/usage?period=1900-01", admin).status_code == 400
-    for bad in ("2026-13", "2026-1", "november", "2026-11-01"):
+    for bad in ("2026-13", "2026-1", "november", "2026-11-01", "1969-12", "0000-01"):
         answer = get(client, f"/v1/projects/{project}/invoices/{bad}", admin)
         assert answer.status_code == 422, bad
         assert "detail" in answer.json()
+        assert get(client, f"/v1/projects?period={bad}", admin).status_code == 422
         assert get(client, f"/v1/usage?period={bad}", admin).status_code == 422
 
 
