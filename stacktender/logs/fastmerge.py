@@ -312,6 +312,14 @@ class MergedText:
     colour: bool = False
     tz: tzinfo | None = None
     skews: Mapping[str, float] = field(default_factory=dict)
+    # None: the compiled merge (cmerge) when it was built, else this module's; True or
+    # False to choose (tests compare the two)
+    compiled: bool | None = None
+    # which sources the compiled merge may read itself (it must be able to read them
+    # again from the start if this module's reader has to take over)
+    rereadable: Callable[[LogSource], bool] | None = None
+    # how many sources the compiled reader read to their end (the rest: this module's)
+    compiled_sources: int = field(default=0, init=False)
 
     def chunks(self) -> Iterator[str]:
         """The output, a few thousand records at a time."""
@@ -336,6 +344,12 @@ class MergedText:
 
     def write(self, out: TextIO) -> None:
         """Write the output to ``out``."""
+        if self.compiled is not False:
+            from stacktender.logs import cmerge
+
+            if cmerge.AVAILABLE or self.compiled:
+                cmerge.write(self, out)
+                return
         write: Callable[[str], object] = out.write
         for chunk in self.chunks():
             write(chunk)

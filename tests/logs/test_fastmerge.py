@@ -57,8 +57,22 @@ def source(text: str, *, host: str, service: str, trickle: int = 0) -> LogSource
     return LogSource(name=f"{host}/{service}.log", host=host, service=service, open=opener)
 
 
+@pytest.fixture(scope="module", params=[False, True], ids=["python", "compiled"])
+def compiled(request: pytest.FixtureRequest) -> bool:
+    """Each light-path test runs on the Python reader and on the compiled one
+    (``_cmerge``), which must give the same bytes."""
+    return bool(request.param)
+
+
+def light_merge(sources: list[LogSource], *, compiled: bool, **options: Any) -> MergedText:
+    """The light path, compiled or not; the compiled one reads the in-memory test
+    sources itself too (each ``open()`` gives a fresh stream, as a file does)."""
+    rereadable = (lambda _source: True) if compiled else None
+    return MergedText(sources, compiled=compiled, rereadable=rereadable, **options)
+
+
 def both(
-    make: Callable[[], list[LogSource]], *, colour: bool, tz: Any = None,
+    make: Callable[[], list[LogSource]], *, colour: bool, compiled: bool, tz: Any = None,
     skews: dict[str, float] | None = None,
 ) -> tuple[tuple[str, ParseStats], tuple[str, ParseStats]]:  # fmt: skip
     """(output, counters) of the full path and of the light one, on fresh sources."""
@@ -66,14 +80,16 @@ def both(
     full = MergedLogs(make(), tz=tz, skews=skews or {})
     write_text(full, full_out, colour=colour)
     light_out = io.StringIO()
-    light = MergedText(make(), colour=colour, tz=tz, skews=skews or {})
+    light = light_merge(make(), compiled=compiled, colour=colour, tz=tz, skews=skews or {})
     light.write(light_out)
     return (full_out.getvalue(), full.stats), (light_out.getvalue(), light.stats)
 
 
-def assert_same(make: Callable[[], list[LogSource]], **options: Any) -> str:
+def assert_same(make: Callable[[], list[LogSource]], *, compiled: bool, **options: Any) -> str:
     for colour in (False, True):
-        (full, full_stats), (light, light_stats) = both(make, colour=colour, **options)
+        (full, full_stats), (light, light_stats) = both(
+            make, colour=colour, compiled=compiled, **options
+        )
         assert light == full
         assert light_stats == full_stats
     return full
@@ -172,17 +188,19 @@ def source_texts(draw: st.DrawFn) -> str:
     trickle=st.sampled_from([0, 0, 1, 97, 300]),
     zone=st.sampled_from([None, "Europe/Berlin"]),
 )
-def test_light_merge_equals_full_merge(texts: list[str], trickle: int, zone: str | None) -> None:
+def test_light_merge_equals_full_merge(
+    texts: list[str], trickle: int, zone: str | None, compiled: bool
+) -> None:
     def make() -> list[LogSource]:
         return [
             source(text, host=f"h{i % 2}", service=f"svc{i}", trickle=trickle)
             for i, text in enumerate(texts)
         ]
 
-    assert_same(make, tz=ZoneInfo(zone) if zone else None, skews={"h1": 0.25})
+    assert_same(make, compiled=compiled, tz=ZoneInfo(zone) if zone else None, skews={"h1": 0.25})
 
 
-def test_records_far_out_of_order_across_many_batches() -> None:
+def test_records_far_out_of_order_across_many_batches(compiled: bool) -> None:
     """Steps back larger than the reordering window, in a source read in small
     pieces: both paths order them the same (not necessarily by time)."""
     lines = []
@@ -199,12 +217,12 @@ def test_records_far_out_of_order_across_many_batches() -> None:
             source(text, host="b", service=""),
         ]
 
-    output = assert_same(make)
+    output = assert_same(make, compiled=compiled)
     assert output.count("\n") == 2 * len(lines)
     assert "b - " in output  # a source without a service is labelled "-"
 
 
-def test_prefixed_traceback_lines_stay_with_their_error_record() -> None:
+def test_prefixed_traceback_lines_stay_with_their_error_record(compiled: bool) -> None:
     """ERROR lines repeating their head's time, pid and logger join it (counted as
     continuations), also once that origin has been seen and cached; with a context
     they start a record of their own."""
@@ -218,13 +236,13 @@ def test_prefixed_traceback_lines_stay_with_their_error_record() -> None:
             f"{stamp} 7 ERROR nova.compute.manager [-] a record of its own",
         ]
     text = "\n".join(lines) + "\n"
-    assert_same(lambda: [source(text, host="h", service="s")])
-    light = MergedText([source(text, host="h", service="s")])
+    assert_same(lambda: [source(text, host="h", service="s")], compiled=compiled)
+    light = light_merge([source(text, host="h", service="s")], compiled=compiled)
     light.write(io.StringIO())
     assert (light.stats.records, light.stats.continuation) == (6, 6)
 
 
-def test_a_record_in_progress_when_the_full_parser_takes_over() -> None:
+def test_a_record_in_progress_when_the_full_parser_takes_over(compiled: bool) -> None:
     """A JSON line in the middle of a long traceback record read in small batches:
     the full parser re-reads the record and goes on; the counters add up once."""
     head = f"{_stamp(0)} 5 ERROR nova [-] failed"
@@ -236,9 +254,9 @@ def test_a_record_in_progress_when_the_full_parser_takes_over() -> None:
     def make() -> list[LogSource]:
         return [source(text, host="h", service="s", trickle=512)]
 
-    assert_same(make)
-    stats = MergedText(make()).stats
-    light = MergedText(make())
+    assert_same(make, compiled=compiled)
+    stats = light_merge(make(), compiled=compiled).stats
+    light = light_merge(make(), compiled=compiled)
     light.write(io.StringIO())
     assert light.stats.lines == 1 + len(body) + 1 + len(after)
     assert light.stats.records == 1 + 1 + len(after)
@@ -248,21 +266,23 @@ def test_a_record_in_progress_when_the_full_parser_takes_over() -> None:
 # -- files: the edge cases and the testcloud ---------------------------------------------------
 
 
-def test_edge_case_files(tmp_path: Path) -> None:
+def test_edge_case_files(tmp_path: Path, compiled: bool) -> None:
     for name in ("oslo-edge-cases.log", "journald-short-iso.txt"):
         shutil.copy(DATA / name, tmp_path / name)
     (tmp_path / "missing.log").symlink_to(tmp_path / "nowhere")
-    output = assert_same(lambda: discover([str(tmp_path), str(tmp_path / "gone.log")], host="x"))
+    output = assert_same(
+        lambda: discover([str(tmp_path), str(tmp_path / "gone.log")], host="x"), compiled=compiled
+    )
     assert "x oslo-edge-cases " in output
 
 
 @pytest.mark.testcloud
-def test_testcloud_logs(testcloud: Any, tmp_path: Path) -> None:
+def test_testcloud_logs(testcloud: Any, tmp_path: Path, compiled: bool) -> None:
     # a copy: the services keep writing to their logs while the two paths read them
     logs = Path(testcloud.settings.logs)
     for path in logs.glob("*.log"):
         shutil.copy(path, tmp_path / path.name)
-    output = assert_same(lambda: discover([str(tmp_path)], host="tc"))
+    output = assert_same(lambda: discover([str(tmp_path)], host="tc"), compiled=compiled)
     assert output.count("\n") > 1000
 
 
