@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PERIOD, Token, example_prices
+from metering_support import PERIOD, Token, example_prices
 from testcloud_support import RunningTestCloud
 
 from stacktender.store.db import Store

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import Token, example_prices, fill
 from hypothesis import HealthCheck, given, settings
+from metering_support import Token, example_prices, fill
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
