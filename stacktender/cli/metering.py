@@ -14,3 +14,9 @@ def metering() -> None:
 from stacktender.cli.metering_invoice import invoice  # noqa: E402
 
 metering.add_command(invoice)
+
+# Ingestion, usage, reconciliation and dead letters (imports as light as this one's).
+from stacktender.cli.metering_ingest import consume, dead_letters, reconcile, usage  # noqa: E402
+
+for _command in (consume, usage, reconcile, dead_letters):
+    metering.add_command(_command)

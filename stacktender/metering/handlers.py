@@ -76,6 +76,9 @@ class HandlerRegistry:
         # A delete may not say whose resource it was; the request's context does.
         fields["project_id"] = _id(fields["project_id"]) or note.context_project_id
         fields["user_id"] = _id(fields["user_id"]) or note.context_user_id
+        size = fields.get("size_bytes")
+        if size is not None and not 0 <= size < 2**63:
+            raise MalformedMessage(f"{note.event_type}: size {size} out of range")
         for key in ("flavor", "state", "volume_type", "name"):
             if key in fields:
                 fields[key] = _text(fields[key])

@@ -15,13 +15,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
+from stacktender.errors import StoreError
 from stacktender.metering.events import UsageEvent
 from stacktender.metering.records import Meter
 from stacktender.metering.tables import DeadLetter, MeteringEvent, VolumeTypeName
 from stacktender.store.db import Store
+from stacktender.store.engine import describe_error
 
 __all__ = [
+    "BatchRejected",
     "DeadLetterRecord",
     "DeadLetterRow",
     "count_events",
@@ -32,8 +36,13 @@ __all__ = [
     "write_volume_types",
 ]
 
-# MariaDB's TEXT holds 65,535 bytes; a dead letter keeps the first 60,000 of its body.
-BODY_LIMIT = 60_000
+# MariaDB's TEXT holds 65,535 bytes: 16,000 characters of up to 4 bytes each fit.
+BODY_LIMIT = 16_000
+
+
+class BatchRejected(StoreError):
+    """The database refused the batch's data (not a lost connection): retrying the same
+    rows would fail again, so each row must be tried on its own."""
 
 
 @dataclass(frozen=True)
@@ -96,35 +105,62 @@ def write_batch(
         {
             "digest": d.digest,
             "received_at": now,
-            "reason": d.reason[:4000],
-            "exchange": d.exchange[:255],
-            "routing_key": d.routing_key[:255],
-            "message_id": d.message_id[:255] if d.message_id else None,
-            "event_type": d.event_type[:255] if d.event_type else None,
-            "body": d.body[:BODY_LIMIT].decode("utf-8", "replace"),
+            "reason": _clean(d.reason, 4000),
+            "exchange": _clean(d.exchange, 255),
+            "routing_key": _clean(d.routing_key, 255),
+            "message_id": _clean(d.message_id, 255),
+            "event_type": _clean(d.event_type, 255),
+            # Any bytes at all, kept readable: undecodable ones as \xNN escapes.
+            "body": _clean(d.body[:BODY_LIMIT].decode("utf-8", "backslashreplace"), BODY_LIMIT),
         }
         for d in dead
     ]
-    with store._errors("cannot store metering events"), store._writer.begin() as connection:
-        _insert_ignore(connection, MeteringEvent.__table__, "message_id", event_rows)  # type: ignore[arg-type]
-        _insert_ignore(connection, DeadLetter.__table__, "digest", dead_rows)  # type: ignore[arg-type]
+    try:
+        with store._errors("cannot store metering events"):
+            try:
+                with store._writer.begin() as connection:
+                    _insert_ignore(connection, MeteringEvent.__table__, "message_id", event_rows)  # type: ignore[arg-type]
+                    _insert_ignore(connection, DeadLetter.__table__, "digest", dead_rows)  # type: ignore[arg-type]
+            except StatementError as exc:
+                # Bad data is refused for good; a lost connection or a missing table
+                # (OperationalError, ProgrammingError) is worth retrying as it is.
+                if isinstance(exc, DBAPIError) and not isinstance(exc, DataError | IntegrityError):
+                    raise
+                raise _Refused(exc) from None
+    except _Refused as refused:
+        reason = describe_error(refused.cause, store._secrets)
+        raise BatchRejected(f"store {store.masked_url}: refused: {reason}") from None
+
+
+class _Refused(Exception):
+    def __init__(self, cause: Exception) -> None:
+        self.cause = cause
+
+
+def _clean(text: str | None, limit: int) -> Any:
+    """Text any backend stores: PostgreSQL refuses NUL characters."""
+    if text is None:
+        return None
+    if not text.isascii():  # a lone surrogate (JSON "\ud800") cannot be encoded
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "\\x00")[:limit]
 
 
 def _event_row(event: UsageEvent, now: datetime) -> dict[str, Any]:
     return {
-        "message_id": event.message_id,
+        "message_id": _clean(event.message_id, 255),
         "meter": str(event.meter),
-        "resource_id": event.resource_id,
-        "project_id": event.project_id,
-        "user_id": event.user_id,
+        "resource_id": _clean(event.resource_id, 64),
+        "project_id": _clean(event.project_id, 64),
+        "user_id": _clean(event.user_id, 64),
         "occurred_at": event.occurred_at,
-        "event_type": event.event_type[:255],
+        "event_type": _clean(event.event_type, 255),
         "source": event.source,
-        "flavor": event.flavor,
-        "state": event.state,
-        "volume_type": event.volume_type,
+        "flavor": _clean(event.flavor, 255),
+        "state": _clean(event.state, 64),
+        "volume_type": _clean(event.volume_type, 255),
         "size_bytes": event.size_bytes,
-        "name": event.name,
+        "name": _clean(event.name, 255),
         "deleted": event.deleted,
         "received_at": now,
     }

@@ -21,7 +21,14 @@ from stacktender.metering.events import UsageEvent
 from stacktender.metering.records import Meter, UsageRecord
 from stacktender.store.db import Store
 
-__all__ = ["UsageError", "compute_records", "usage_projects", "usage_records"]
+__all__ = [
+    "ResourceState",
+    "UsageError",
+    "compute_records",
+    "latest_states",
+    "usage_projects",
+    "usage_records",
+]
 
 GIB = Decimal(1024**3)
 
@@ -99,6 +106,41 @@ def _fold(
             state = new  # the same billed state: a name or an owner may still change
     close(stop, still_open=True)
     return records
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    """What a resource's events say now: its billed state, owner, and whether it ended."""
+
+    meter: Meter
+    resource_id: str
+    deleted: bool
+    billed: tuple[object, ...]
+    project_id: str | None
+    name: str | None
+
+
+def latest_states(events: Iterable[UsageEvent]) -> dict[tuple[Meter, str], ResourceState]:
+    """Each resource's state after all its events (deletion is final)."""
+    by_resource: dict[tuple[Meter, str], list[UsageEvent]] = defaultdict(list)
+    for event in events:
+        by_resource[(event.meter, event.resource_id)].append(event)
+    out: dict[tuple[Meter, str], ResourceState] = {}
+    for (meter, resource_id), resource_events in by_resource.items():
+        resource_events.sort(key=lambda e: (e.occurred_at, e.message_id))
+        state = _State()
+        deleted = False
+        for event in resource_events:
+            new = state.merged(event)
+            if event.deleted or (meter is Meter.INSTANCE and new.state == "deleted"):
+                state = replace(state, project_id=new.project_id, user_id=new.user_id)
+                deleted = True
+                break
+            state = new
+        out[(meter, resource_id)] = ResourceState(
+            meter, resource_id, deleted, state.billed(meter), state.project_id, state.name
+        )
+    return out
 
 
 def _record(
