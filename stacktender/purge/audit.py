@@ -1,0 +1,156 @@
+"""The purge's record in the store: one row per executed run, one per deletion.
+
+Rows are written as each deletion ends (one short transaction each, serialised by a
+lock: SQLite takes one writer at a time), so a run killed midway still shows what it
+did, and the next run of the same target says which run it resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from stacktender.purge.model import Found
+from stacktender.purge.tables import PurgeAction, PurgeRun
+
+__all__ = ["Ledger", "RunInfo"]
+
+RUN_COLUMNS = (
+    "id", "kind", "project_id", "project_name", "status", "started_at", "finished_at",
+    "planned", "deleted", "failed", "resumes_id", "host", "pid",
+)  # fmt: skip
+ACTION_COLUMNS = (
+    "run_id", "at", "service", "resource_type", "resource_id", "name", "project_id",
+    "outcome", "error",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The id of a started run, and the id of the unfinished run it resumes (if any)."""
+
+    id: int
+    resumes: int | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """Writes and reads purge runs and actions through a Store's engine."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        # the Store's writer engine: on SQLite it takes the write lock at BEGIN
+        self._writer = getattr(store, "_writer", store.engine)
+
+    def start(
+        self, kind: str, project_id: str, project_name: str, options: dict[str, Any], planned: int
+    ) -> RunInfo:
+        """Record a new run; mark this target's dead unfinished runs interrupted."""
+        host, pid = socket.gethostname()[:255], os.getpid()
+        with self._lock, Session(self._writer) as session, session.begin():
+            mine = (PurgeRun.project_id == project_id, PurgeRun.kind == kind)
+            last_finished = session.scalar(
+                select(func.max(PurgeRun.id)).where(*mine, PurgeRun.status == "finished")
+            )
+            unfinished = session.scalars(
+                select(PurgeRun)
+                .where(*mine, PurgeRun.id > (last_finished or 0))
+                .where(PurgeRun.status.in_(("running", "interrupted", "failed")))
+                .order_by(PurgeRun.id.desc())
+            ).all()
+            resumes = None
+            for run in unfinished:
+                if run.status == "running" and _alive(run.host, run.pid, host):
+                    continue  # another process is purging it right now
+                if run.status == "running":
+                    run.status = "interrupted"  # its process died (SIGKILL, a crash)
+                resumes = resumes or run.id
+            row = PurgeRun(
+                kind=kind,
+                project_id=project_id,
+                project_name=project_name[:255],
+                options=options,
+                host=host,
+                pid=pid,
+                started_at=_now(),
+                status="running",
+                resumes_id=resumes,
+                planned=planned,
+                deleted=0,
+                failed=0,
+            )
+            session.add(row)
+            session.flush()
+            return RunInfo(row.id, resumes)
+
+    def record(self, run_id: int, item: Found, outcome: str, error: str | None = None) -> None:
+        """One deletion's outcome: deleted, gone (404 already) or failed."""
+        row = PurgeAction(
+            run_id=run_id,
+            service=item.service[:64],
+            resource_type=item.type[:64],
+            resource_id=item.id[:255],
+            name=item.name[:255],
+            project_id=item.project_id[:64],
+            outcome=outcome,
+            error=error,
+            at=_now(),
+        )
+        with self._lock, Session(self._writer) as session, session.begin():
+            session.add(row)
+
+    def finish(self, run_id: int, status: str, deleted: int, failed: int) -> None:
+        """Close a run (finished, failed or interrupted) with its counts."""
+        with self._lock, self._writer.begin() as connection:
+            connection.execute(
+                update(PurgeRun)
+                .where(PurgeRun.id == run_id)
+                .values(status=status, finished_at=_now(), deleted=deleted, failed=failed)
+            )
+
+    def runs(self, project_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest runs (of one target), newest first."""
+        query = select(PurgeRun).order_by(PurgeRun.id.desc()).limit(limit)
+        if project_id:
+            query = query.where(PurgeRun.project_id == project_id)
+        with Session(self.store.engine) as session:
+            return [{c: getattr(r, c) for c in RUN_COLUMNS} for r in session.scalars(query)]
+
+    def actions(
+        self, run_id: int | None = None, project_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every recorded action of one run, or of every run of one target, in order."""
+        query = select(PurgeAction).order_by(PurgeAction.id)
+        if run_id is not None:
+            query = query.where(PurgeAction.run_id == run_id)
+        if project_id is not None:
+            runs = select(PurgeRun.id).where(PurgeRun.project_id == project_id)
+            query = query.where(PurgeAction.run_id.in_(runs))
+        with Session(self.store.engine) as session:
+            return [{c: getattr(a, c) for c in ACTION_COLUMNS} for a in session.scalars(query)]
+
+
+def _alive(host: str, pid: int, this_host: str) -> bool:
+    """Whether the process that started a run still runs (unknowable on another host)."""
+    if host != this_host:
+        return True
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
