@@ -121,6 +121,8 @@ class MeteringConsumer:
         self.registry = registry
         self.options = options
         self.stats = ConsumeStats()
+        # Set while bound and consuming (tests and supervisors wait on it).
+        self.consuming = threading.Event()
         self._pending = _Pending()
         self._on_batch = on_batch
         self._url = amqp_url(options.url)
@@ -181,6 +183,7 @@ class MeteringConsumer:
                 stop.wait(delay)
                 delay = min(delay * 2, self.options.reconnect_max_delay)
             finally:
+                self.consuming.clear()
                 _close(connection)
         return self.stats
 
@@ -195,6 +198,7 @@ class MeteringConsumer:
             channel, queues=[queue], no_ack=False, auto_declare=False, on_message=self._receive
         )
         consumer.consume()
+        self.consuming.set()
         last_message = time.monotonic()
         received = self.stats.received
         while not stop.is_set():

@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 
 from stacktender.metering.builtin import BUILTIN_HANDLERS
+from stacktender.metering.consumer import ConsumerOptions, MeteringConsumer
 from stacktender.metering.events import UsageEvent, decode
 from stacktender.metering.handlers import HandlerRegistry
+from stacktender.metering.storage import count_events, dead_letters
+from stacktender.metering.usage import usage_records
+from stacktender.store.db import Store
 
 DATA = Path(__file__).parent / "data"
 
@@ -147,3 +151,37 @@ def make_stream(copies: int, *, bad_every: int = 0, origin: datetime | None = No
                 messages.append((message.exchange, message.routing_key, body))
                 bad.add(body)
     return Stream(messages, events, bad)
+
+
+MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on SQLite (a file) and on PostgreSQL (emptied first)."""
+    from store_fixtures import empty_database
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/metering.db"
+    else:
+        url = request.getfixturevalue("pg_database")
+        empty_database(url)
+    with Store.open(url) as opened:
+        yield opened
+
+
+def consumer(store: Store, url: str, **options: object) -> MeteringConsumer:
+    opts = {"batch_size": 200, "batch_wait": 0.3, "queue": "metering-test"} | options
+    return MeteringConsumer(
+        store,
+        HandlerRegistry(BUILTIN_HANDLERS),
+        ConsumerOptions(url=url, **opts),  # type: ignore[arg-type]
+    )
+
+
+def assert_exact(store: Store, stream: Stream) -> None:
+    """Zero lost, zero double counted: the store holds exactly the stream's events and
+    bad messages, and usage equals the usage of the events as published."""
+    assert count_events(store) == len(stream.events)
+    assert len(dead_letters(store, limit=10_000)) == len(stream.bad)
+    assert usage_records(store, *MONTH) == stream.usage(*MONTH)

@@ -5,52 +5,16 @@ oslo.messaging declares them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from conftest import Stream, make_stream, publish, queue_counts
+from conftest import assert_exact, consumer, make_stream, publish, queue_counts
 
-from stacktender.metering.builtin import BUILTIN_HANDLERS
-from stacktender.metering.consumer import BrokerError, ConsumerOptions, MeteringConsumer, amqp_url
-from stacktender.metering.handlers import HandlerRegistry
+from stacktender.metering.consumer import BrokerError, amqp_url
 from stacktender.metering.storage import count_events, dead_letters
-from stacktender.metering.usage import usage_records
 from stacktender.store.db import Store
 
 pytestmark = pytest.mark.integration
-
-MONTH = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: object, pg_database: str) -> Iterator[Store]:
-    from store_fixtures import empty_database
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/metering.db"
-    else:
-        url = pg_database
-        empty_database(url)
-    with Store.open(url) as opened:
-        yield opened
-
-
-def consumer(store: Store, url: str, **options: object) -> MeteringConsumer:
-    opts = {"batch_size": 200, "batch_wait": 0.3, "queue": "metering-test"} | options
-    return MeteringConsumer(
-        store,
-        HandlerRegistry(BUILTIN_HANDLERS),
-        ConsumerOptions(url=url, **opts),  # type: ignore[arg-type]
-    )
-
-
-def assert_exact(store: Store, stream: Stream) -> None:
-    """Zero lost, zero double counted: the store holds exactly the stream's events and
-    bad messages, and usage equals the usage of the events as published."""
-    assert count_events(store) == len(stream.events)
-    assert len(dead_letters(store, limit=10_000)) == len(stream.bad)
-    assert usage_records(store, *MONTH) == stream.usage(*MONTH)
 
 
 def test_every_metered_message_is_stored_once_and_bad_ones_become_dead_letters(
