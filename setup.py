@@ -12,7 +12,6 @@ setup(
         Extension(
             "stacktender.logs._cmerge",
             ["stacktender/logs/_cmerge.c"],
-            extra_compile_args=["-O2"],
             optional=True,
         )
     ]

@@ -4,8 +4,9 @@ The same multi-file set of real testcloud log lines (timestamps rewritten, reque
 instance ids varied) is merged three ways, each in its own child process:
 
 * ours: ``stacktender logs merge --by-host DIR`` (no filter, text: the light path of
-  ``stacktender.logs.fastmerge``), and in-process the two library paths it chooses
-  between: ``MergedText`` (unfiltered text) and ``MergedLogs`` (records, as any filter
+  ``stacktender.logs.fastmerge``, compiled: ``_cmerge.c``), and in-process the library
+  paths it chooses between: ``MergedText`` (unfiltered text; compiled, and its pure
+  Python reference with ``compiled=False``) and ``MergedLogs`` (records, as any filter
   or JSON output uses them);
 * os-log-merger (PyPI), the tool operators use today, on the same files;
 * ``cat`` of the same files: the speed of just reading the bytes.
@@ -165,6 +166,12 @@ from stacktender.logs.fastmerge import MergedText
 from stacktender.logs.sources import discover
 MergedText(discover([sys.argv[1]], by_host=True)).write(sys.stdout)
 """
+_LIBRARY_TEXT_PYTHON = """
+import sys
+from stacktender.logs.fastmerge import MergedText
+from stacktender.logs.sources import discover
+MergedText(discover([sys.argv[1]], by_host=True), compiled=False).write(sys.stdout)
+"""
 
 
 def _run(command: list[str], into_pipe: bool) -> dict[str, float]:
@@ -220,6 +227,10 @@ def measure(root: Path, files: list[Path], runs: int, baseline: bool) -> dict[st
             [sys.executable, "-c", _LIBRARY_TEXT, str(root)],
             False,
         ),
+        "stacktender_library_text_python_devnull": (
+            [sys.executable, "-c", _LIBRARY_TEXT_PYTHON, str(root)],
+            False,
+        ),
         "cat_devnull": (["cat", *names], False),
         "cat_pipe": (["cat", *names], True),
     }
@@ -235,12 +246,16 @@ def measure(root: Path, files: list[Path], runs: int, baseline: bool) -> dict[st
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--baseline-up-to", type=int, default=1_000_000,
         help="run os-log-merger (slow) only on sets up to this many lines",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    from stacktender.logs import cmerge
+
+    if not cmerge.AVAILABLE:  # the figures are the compiled path's
+        raise SystemExit("stacktender.logs._cmerge is not built: run `make venv` first")
     load = os.getloadavg()  # the machine is shared: say how busy it was
     sets: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="logs-merge-bench-") as tmp:
@@ -299,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "speedup_vs_os_log_merger": first.get("speedup_vs_os_log_merger"),
         "speedup_vs_os_log_merger_library": first.get("speedup_vs_os_log_merger_library"),
         "speedup_vs_os_log_merger_library_text": first.get("speedup_vs_os_log_merger_library_text"),
+        "compiled": "stacktender.logs._cmerge (the CLI's and MergedText's default); "
+        "stacktender_library_text_python_devnull is the pure-Python reference path",
         "target_vs_os_log_merger": TARGET_VS_OSLOGMERGER,
         "ratio_vs_cat_devnull": first["ratio_vs_cat_devnull"],
         "ratio_vs_cat_pipe": first["ratio_vs_cat_pipe"],

@@ -52,7 +52,31 @@ typedef struct {
     char *data;
 } Arena;
 
+/* Arenas written out are kept for the next blocks: fresh memory from the system
+ * would be zeroed page by page, which costs more than filling it. Drained at the end
+ * of merge(); the GIL serialises callers. */
+#define POOL 256
+#define POOL_CAP (1 << 20)
+static Arena *pool[POOL];
+static size_t npool;
+
 static Arena *arena_new(size_t cap) {
+    if (npool) {
+        Arena *a = pool[--npool];
+        if (a->cap < cap) {
+            char *data = realloc(a->data, cap);
+            if (data == NULL) {
+                free(a->data);
+                free(a);
+                return NULL;
+            }
+            a->data = data;
+            a->cap = cap;
+        }
+        a->refs = 1;
+        a->used = 0;
+        return a;
+    }
     Arena *a = malloc(sizeof(Arena));
     if (a == NULL) return NULL;
     a->data = malloc(cap ? cap : 1);
@@ -62,12 +86,24 @@ static Arena *arena_new(size_t cap) {
     }
     a->refs = 1;
     a->used = 0;
-    a->cap = cap;
+    a->cap = cap ? cap : 1;
     return a;
 }
 
 static void arena_release(Arena *a) {
     if (a != NULL && --a->refs == 0) {
+        if (npool < POOL && a->cap <= POOL_CAP) {
+            pool[npool++] = a;
+            return;
+        }
+        free(a->data);
+        free(a);
+    }
+}
+
+static void pool_drain(void) {
+    while (npool) {
+        Arena *a = pool[--npool];
         free(a->data);
         free(a);
     }
@@ -316,40 +352,48 @@ typedef struct {
     size_t at, end;
 } Run;
 
-static inline int run_before(const Run *runs, size_t a, size_t b) {
-    double x = runs[a].v[runs[a].at].ts, y = runs[b].v[runs[b].at].ts;
-    return x < y || (x == y && a < b);
+/* A heap entry: the time of a run's next item, and the run (ties: the earlier run). */
+typedef struct {
+    double ts;
+    size_t run;
+} Top;
+
+static inline int top_before(const Top *a, const Top *b) {
+    return a->ts < b->ts || (a->ts == b->ts && a->run < b->run);
 }
 
-static void sift_down(const Run *runs, size_t *heap, size_t n, size_t i) {
+static void sift_down(Top *heap, size_t n, size_t i) {
+    Top moving = heap[i];
     for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        if (l < n && run_before(runs, heap[l], heap[best])) best = l;
-        if (l + 1 < n && run_before(runs, heap[l + 1], heap[best])) best = l + 1;
-        if (best == i) return;
-        size_t t = heap[i];
-        heap[i] = heap[best];
-        heap[best] = t;
-        i = best;
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        if (l + 1 < n && top_before(&heap[l + 1], &heap[l])) l++;
+        if (!top_before(&heap[l], &moving)) break;
+        heap[i] = heap[l];
+        i = l;
     }
+    heap[i] = moving;
 }
 
 /* Write the runs merged by time, ties in run order: what a stable sort of their
  * concatenation gives (merge._merged sorts it), in one pass. ``heap``: room for n. */
-static int writer_runs(Writer *w, Run *runs, size_t n, size_t *heap) {
+static int writer_runs(Writer *w, Run *runs, size_t n, Top *heap) {
     int failed = 0;
     if (n == 1) {
         for (size_t i = runs[0].at; i < runs[0].end; i++) writer_item(w, &runs[0].v[i], &failed);
         return failed ? -1 : 0;
     }
-    for (size_t i = 0; i < n; i++) heap[i] = i;
-    for (size_t i = n / 2; i-- > 0;) sift_down(runs, heap, n, i);
+    for (size_t i = 0; i < n; i++) heap[i] = (Top){runs[i].v[runs[i].at].ts, i};
+    for (size_t i = n / 2; i-- > 0;) sift_down(heap, n, i);
     size_t live = n;
     while (live) {
-        Run *r = &runs[heap[0]];
+        Run *r = &runs[heap[0].run];
         writer_item(w, &r->v[r->at], &failed);
-        if (++r->at == r->end) heap[0] = heap[--live];
-        if (live) sift_down(runs, heap, live, 0);
+        if (++r->at == r->end)
+            heap[0] = heap[--live];
+        else
+            heap[0].ts = r->v[r->at].ts;
+        if (live) sift_down(heap, live, 0);
     }
     return failed ? -1 : 0;
 }
@@ -486,19 +530,29 @@ typedef struct {
 
 static const double POW10[10] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
+/* Where the first byte <= ' ' in p[i:n] is (n if none), eight bytes at a time. */
+static inline size_t space_or_control(const unsigned char *p, size_t i, size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        /* the lowest flagged byte is exact (bytes >= 0x80 are never flagged) */
+        uint64_t low = (w - 0x2121212121212121ULL) & ~w & 0x8080808080808080ULL;
+        if (low) return i + ((size_t)__builtin_ctzll(low) >> 3);
+    }
+#endif
+    while (i < n && p[i] > ' ') i++;
+    return i;
+}
+
 /* 1: a head; 0: not one (and no line fastmerge would take for a head either). */
 static int parse_head(const unsigned char *p, size_t n, Head *h) {
-    if (n < 20) return 0;
-    for (int i = 0; i < 19; i++) {
-        if (i == 4 || i == 7) {
-            if (p[i] != '-') return 0;
-        } else if (i == 10) {
-            if (p[i] != ' ') return 0;
-        } else if (i == 13 || i == 16) {
-            if (p[i] != ':') return 0;
-        } else if (!is_digit(p[i]))
-            return 0;
-    }
+#define D(i) is_digit(p[i])
+    if (n < 20 || !(D(0) && D(1) && D(2) && D(3) && p[4] == '-' && D(5) && D(6) && p[7] == '-' &&
+                    D(8) && D(9) && p[10] == ' ' && D(11) && D(12) && p[13] == ':' && D(14) &&
+                    D(15) && p[16] == ':' && D(17) && D(18)))
+        return 0;
+#undef D
     int minute = (p[14] - '0') * 10 + (p[15] - '0'), sec = (p[17] - '0') * 10 + (p[18] - '0');
     if (minute > 59 || sec > 59) return 0;
     h->second = minute * 60 + sec;
@@ -522,13 +576,15 @@ static int parse_head(const unsigned char *p, size_t n, Head *h) {
     h->level_len = i - h->level_at;
     if (h->level_len == 0 || i >= n || p[i] != ' ') return 0;
     h->logger_at = ++i;
-    while (i < n && p[i] != ' ') {
-        unsigned char c = p[i];
-        if (c == '\t' || c == '\r' || c == '\v' || c == '\f') return 0;
-        i++;
+    for (;;) {
+        i = space_or_control(p, i, n);
+        if (i >= n) return 0; /* no message: the regex would take it, the split not */
+        if (p[i] == ' ') break;
+        if ((unsigned)(p[i] - '\t') <= '\r' - '\t') return 0; /* the regex's \S stops there */
+        i++; /* other control bytes are \S */
     }
     h->logger_len = i - h->logger_at;
-    if (h->logger_len == 0 || i >= n) return 0;
+    if (h->logger_len == 0) return 0;
     h->msg_at = i + 1;
     return 1;
 }
@@ -1002,7 +1058,7 @@ static int merge_streams(Stream *st, size_t count, size_t window, Writer *w) {
     Items ready = {0}, scratch = {0};
     int failed = 0;
     size_t *live = malloc((count ? count : 1) * sizeof(size_t));
-    size_t *heap = malloc((count ? count : 1) * sizeof(size_t));
+    Top *heap = malloc((count ? count : 1) * sizeof(Top));
     Run *runs = malloc((count ? count : 1) * sizeof(Run));
     if (live == NULL || heap == NULL || runs == NULL) {
         free(live);
@@ -1154,6 +1210,7 @@ out:
         free(st);
     }
     writer_release(&w);
+    pool_drain();
     free(w.buf);
     Py_DECREF(seq);
     return result;

@@ -145,6 +145,21 @@ def test_the_testclouds_service_logs_are_read_by_the_compiled_reader(
     assert merged.compiled_sources >= len(services) - 8 > 0
 
 
+def test_without_the_compiled_module_the_python_path_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without a compiler has no _cmerge (a fault faked here by hiding
+    the built module: this machine has a compiler): MergedText then uses Python."""
+    root = _files(tmp_path / "logs")
+    expected, _ = _merge(root, False)
+    monkeypatch.setattr(cmerge, "AVAILABLE", False)
+    merged = MergedText(discover([str(root)], by_host=True))
+    out = io.StringIO()
+    merged.write(out)
+    assert out.getvalue() == expected
+    assert merged.compiled_sources == 0
+
+
 def test_fd_target_needs_utf8(tmp_path: Path) -> None:
     """An output in another encoding gets text, encoded by its own writer."""
     path = tmp_path / "out.txt"

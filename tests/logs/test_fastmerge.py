@@ -220,6 +220,9 @@ def test_records_far_out_of_order_across_many_batches(compiled: bool) -> None:
     output = assert_same(make, compiled=compiled)
     assert output.count("\n") == 2 * len(lines)
     assert "b - " in output  # a source without a service is labelled "-"
+    light = light_merge(make(), compiled=compiled)
+    light.write(io.StringIO())
+    assert light.compiled_sources == (2 if compiled else 0)  # no source handed back
 
 
 def test_prefixed_traceback_lines_stay_with_their_error_record(compiled: bool) -> None:
