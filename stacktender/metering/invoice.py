@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from stacktender.metering.records import Meter, Period, UsageRecord
+from stacktender.metering.records import Meter, Period, PeriodError, UsageRecord
 
 if TYPE_CHECKING:
     from stacktender.metering.pricing import PriceSheet
@@ -166,10 +166,14 @@ def invoice_for(
     period: Period,
     *,
     project_name: str | None = None,
+    now: datetime | None = None,
 ) -> Invoice:
-    """The invoice of one project for one period from the usage in the store."""
+    """The invoice of one project for one period from the usage in the store (the
+    current month: up to now; a month not begun yet: PeriodError)."""
     from stacktender.metering.usage import usage_records
 
+    if period.start > (now or datetime.now(UTC)):
+        raise PeriodError(f"period {period} has not begun: there is nothing to invoice yet")
     records = usage_records(store, period.start, period.end, project_id)
     return rate(records, sheet, project_id, period, project_name=project_name)
 

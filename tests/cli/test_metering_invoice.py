@@ -75,6 +75,7 @@ def test_invoice_as_csv_ends_with_the_totals(cli_run: Run, store_config: str) ->
     [
         (("--period", "2026-13"), "unknown period '2026-13': expected YYYY-MM, such as 2026-11"),
         (("--period", "last-month"), "unknown period 'last-month'"),
+        (("--period", "2099-01"), "period 2099-01 has not begun: there is nothing to invoice yet"),
         (("-c", "price"), "no column 'price'"),
     ],
 )

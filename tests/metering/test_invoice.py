@@ -6,6 +6,7 @@ import math
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from stacktender.metering.invoice import rate
 from stacktender.metering.pricing import PriceSheet, RatingError, parse_price_sheet
-from stacktender.metering.records import Meter, Period, UsageRecord
+from stacktender.metering.records import Meter, Period, PeriodError, UsageRecord
 
 NOV = Period(2026, 11)
 T0 = NOV.start
@@ -101,6 +102,18 @@ def test_a_record_without_a_price_is_a_rating_error() -> None:
     sheet = parse_price_sheet(SHEET, "prices.yaml")
     with pytest.raises(RatingError, match=r"prices\.yaml: no price for flavor 'm1\.huge'"):
         rate([rec(Meter.INSTANCE, "r", 1, flavor="m1.huge")], sheet, "p1", NOV)
+
+
+def test_a_month_not_begun_is_a_period_error(tmp_path: Path) -> None:
+    from stacktender.metering.invoice import invoice_for
+    from stacktender.store.db import Store
+
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        sheet = parse_price_sheet(SHEET)
+        with pytest.raises(PeriodError, match="period 2099-01 has not begun"):
+            invoice_for(store, sheet, "p1", Period(2099, 1))
+        empty = invoice_for(store, sheet, "p1", NOV)
+    assert empty.total == 0 and empty.lines == ()
 
 
 def test_zero_decimals_bill_whole_units() -> None:

@@ -108,6 +108,11 @@ def test_health_needs_no_token(client: Any) -> None:
 
 def test_bad_periods_are_4xx_with_json_bodies(client: Any, tokens: dict[str, Token]) -> None:
     admin, project = tokens["admin"], tokens["demo"].project_id
+    future = get(client, f"/v1/projects/{project}/invoices/2099-01", admin)
+    assert future.status_code == 400
+    assert future.json() == {
+        "detail": "period 2099-01 has not begun: there is nothing to invoice yet"
+    }
     for bad in ("2026-13", "2026-1", "november", "2026-11-01", "1969-12", "0000-01"):
         answer = get(client, f"/v1/projects/{project}/invoices/{bad}", admin)
         assert answer.status_code == 422, bad
