@@ -189,15 +189,13 @@ class MeteringConsumer:
 
     def _consume(self, connection: Any, stop: threading.Event, idle_exit: float | None) -> bool:
         """Consume on one connection; True when idle_exit elapsed with nothing to do."""
-        import kombu
 
         channel = connection.channel()
         channel.basic_qos(0, self.options.prefetch, False)
         queue = self._declare(connection, channel)
-        consumer = kombu.Consumer(
-            channel, queues=[queue], no_ack=False, auto_declare=False, on_message=self._receive
-        )
-        consumer.consume()
+        # py-amqp's own consume: kombu's Consumer would wrap every delivery in a second
+        # message object (and look at its content type) for nothing we use.
+        channel.basic_consume(queue=queue.name, no_ack=False, callback=self._receive)
         self.consuming.set()
         last_message = time.monotonic()
         received = self.stats.received
