@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from stacktender.metering.pricing import PriceSheet
     from stacktender.store.db import Store
 
-__all__ = ["LINE_COLUMNS", "Invoice", "InvoiceLine", "invoice_for", "rate"]
+__all__ = ["LINE_COLUMNS", "Invoice", "InvoiceLine", "invoice_for", "plain", "rate"]
 
 SECONDS_PER_HOUR = Decimal(3600)
 QUANTITY_PLACES = Decimal("0.0001")  # hours and GB-hours as shown; amounts use the exact sum
@@ -68,10 +68,10 @@ class InvoiceLine:
             "item": self.item,
             "state": self.state,
             "resources": self.resources,
-            "quantity": str(self.quantity),
+            "quantity": plain(self.quantity),
             "unit": self.unit,
-            "unit_price": str(self.unit_price),
-            "amount": str(self.amount),
+            "unit_price": plain(self.unit_price),
+            "amount": plain(self.amount),
         }
 
 
@@ -101,24 +101,24 @@ class Invoice:
             "end": self.end.isoformat(),
             "currency": self.currency,
             "lines": [{c: line.row()[c] for c in columns} for line in self.lines],
-            "subtotal": str(self.subtotal),
-            "discount_percent": str(self.discount_percent),
-            "discount": str(self.discount),
-            "total": str(self.total),
+            "subtotal": plain(self.subtotal),
+            "discount_percent": plain(self.discount_percent),
+            "discount": plain(self.discount),
+            "total": plain(self.total),
         }
 
     def rows(self) -> list[dict[str, Any]]:
         """The lines, then subtotal, discount and total rows: one table or CSV file."""
         rows = [line.row() for line in self.lines]
-        rows.append({"meter": "subtotal", "amount": str(self.subtotal)})
+        rows.append({"meter": "subtotal", "amount": plain(self.subtotal)})
         if self.discount_percent:
             rows.append(
                 {
                     "meter": f"discount {_percent(self.discount_percent)}%",
-                    "amount": f"-{self.discount}",
+                    "amount": f"-{plain(self.discount)}",
                 }
             )
-        rows.append({"meter": "total", "unit": self.currency, "amount": str(self.total)})
+        rows.append({"meter": "total", "unit": self.currency, "amount": plain(self.total)})
         return rows
 
 
@@ -219,3 +219,8 @@ def _round(amount: Decimal, cent: Decimal) -> Decimal:
 
 def _percent(value: Decimal) -> str:
     return format(value.normalize(), "f")  # 10, not 1E+1
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as people write it: 0.0000001 and 3600, never 1E-7 or 3.6E+3."""
+    return format(value, "f")

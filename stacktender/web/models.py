@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
 from stacktender.metering.invoice import Invoice
 from stacktender.metering.records import Meter, Period, UsageRecord
+
+# Decimals as JSON strings in plain notation ("0.0000001", "3600"; never "1E-7")
+Dec = Annotated[
+    Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
+]
 
 __all__ = [
     "ErrorBody",
@@ -48,8 +54,8 @@ class UsageRecordOut(BaseModel):
     flavor: str | None
     state: str | None
     volume_type: str | None
-    size_gb: Decimal
-    hours: Decimal = Field(description="Length in hours (exact to the microsecond, 6 places).")
+    size_gb: Dec
+    hours: Dec = Field(description="Length in hours (exact to the microsecond, 6 places).")
 
     @classmethod
     def of(cls, record: UsageRecord) -> UsageRecordOut:
@@ -93,10 +99,10 @@ class InvoiceLineOut(BaseModel):
     item: str | None = Field(description="The flavor (instance) or volume type (volume).")
     state: str | None = Field(description="The instance state the price depends on.")
     resources: int
-    quantity: Decimal = Field(description="Hours or GB-hours, 4 places.")
+    quantity: Dec = Field(description="Hours or GB-hours, 4 places.")
     unit: str
-    unit_price: Decimal
-    amount: Decimal = Field(description="Exact quantity x unit price, rounded once (half up).")
+    unit_price: Dec
+    amount: Dec = Field(description="Exact quantity x unit price, rounded once (half up).")
 
 
 class InvoiceOut(BaseModel):
@@ -107,10 +113,10 @@ class InvoiceOut(BaseModel):
     end: datetime
     currency: str
     lines: list[InvoiceLineOut]
-    subtotal: Decimal = Field(description="The sum of the lines' amounts.")
-    discount_percent: Decimal
-    discount: Decimal = Field(description="subtotal x discount_percent / 100, rounded once.")
-    total: Decimal = Field(description="subtotal - discount, exactly.")
+    subtotal: Dec = Field(description="The sum of the lines' amounts.")
+    discount_percent: Dec
+    discount: Dec = Field(description="subtotal x discount_percent / 100, rounded once.")
+    total: Dec = Field(description="subtotal - discount, exactly.")
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceOut:

@@ -86,6 +86,16 @@ def test_rows_end_with_subtotal_discount_and_total() -> None:
     assert data["total"] == "0.01" and data["lines"][0]["unit_price"] == "0.0100"
 
 
+def test_figures_are_written_in_plain_notation() -> None:
+    sheet = parse_price_sheet("currency: EUR\nfloating_ip: 3.6e3\nimage: 1e-7\n")
+    usage = [rec(Meter.FLOATING_IP, "ip", 1), rec(Meter.IMAGE, "img", 1, size_gb=Decimal(1))]
+    rows = rate(usage, sheet, "p1", NOV).to_dict()["lines"]
+    assert [(r["unit_price"], r["amount"]) for r in rows] == [
+        ("0.0000001", "0.00"),
+        ("3600", "3600.00"),
+    ]
+
+
 def test_no_usage_is_an_empty_invoice_of_zero() -> None:
     invoice = rate([], parse_price_sheet(SHEET), "p1", NOV)
     assert invoice.lines == ()

@@ -121,6 +121,25 @@ def test_bad_periods_are_4xx_with_json_bodies(client: Any, tokens: dict[str, Tok
         assert get(client, f"/v1/usage?period={bad}", admin).status_code == 422
 
 
+def test_usage_the_sheet_cannot_price_is_409(
+    usage_store: Store, keystone_auth: Any, tokens: dict[str, Token]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from stacktender.metering.pricing import parse_price_sheet
+    from stacktender.web.api import create_app
+
+    sheet = parse_price_sheet("currency: EUR\ninstance: {flavors: {m1.tiny: 1}}\n", "p.yaml")
+    bob = tokens["bob"]
+    with TestClient(create_app(usage_store, sheet, keystone_auth)) as http:
+        answer = get(http, f"/v1/projects/{bob.project_id}/invoices/{PERIOD}", bob)
+    assert answer.status_code == 409
+    assert answer.json() == {
+        "detail": "p.yaml: no price for flavor 'm1.small' "
+        "(add it under instance.flavors or set instance.default)"
+    }
+
+
 def test_a_token_is_validated_once_then_cached(
     usage_store: Store, keystone_auth: Any, testcloud: RunningTestCloud, tokens: dict[str, Token]
 ) -> None:
