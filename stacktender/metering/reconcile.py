@@ -33,6 +33,7 @@ __all__ = ["ApiResource", "Discrepancy", "Inventory", "fetch_inventory", "reconc
 
 RECONCILED = (Meter.INSTANCE, Meter.VOLUME, Meter.FLOATING_IP)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ def reconcile(
     from stacktender.metering.usage import latest_states
 
     now = now or datetime.now(UTC)
-    known = latest_states(load_events(store, EPOCH, now))
+    # Every stored event, later ones too: the store's latest word on each resource.
+    known = latest_states(load_events(store, EPOCH, FAR_FUTURE))
     listed = {(r.meter, r.resource_id): r for r in inventory.resources}
     found: list[tuple[Discrepancy, UsageEvent | None]] = []
     for key, state in known.items():
