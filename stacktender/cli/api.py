@@ -66,10 +66,15 @@ def serve(
       curl -H "X-Auth-Token: $(openstack token issue -f value -c id)" \\
           http://127.0.0.1:8780/v1/projects/$PROJECT_ID/invoices/2026-11
     """
-    import uvicorn
+    try:
+        import uvicorn
 
+        from stacktender.web.api import create_app
+    except ImportError as exc:
+        raise CommandError(
+            f"the REST API needs the web extra (pip install 'stacktender[web]'): {exc}"
+        ) from None
     from stacktender.metering.pricing import load_price_sheet
-    from stacktender.web.api import create_app
     from stacktender.web.auth import KeystoneAuth
 
     app = get_app(ctx)

@@ -116,6 +116,28 @@ def test_usage_the_sheet_has_no_price_for_is_one_line(
     )
 
 
+def test_api_serve_refuses_a_bad_sheet_or_no_cloud_in_one_line(
+    tmp_path: Path, store_config: str
+) -> None:
+    config = tmp_path / "stacktender.yaml"
+    config.write_text(store_config)
+    sheet = tmp_path / "prices.yaml"
+    sheet.write_text("currency: EUR\nfloating_ip: free\n")
+    env = {k: v for k, v in os.environ.items() if k != "OS_CLOUD"}
+    base = [sys.executable, "-m", "stacktender.cli.main", "--config", str(config), "api", "serve"]
+    for args, message in [
+        (["--os-cloud", "any", "--prices", str(sheet)], f"{sheet}:2: floating_ip: not a number"),
+        (["--prices", str(example_prices())], "--os-cloud NAME is needed"),
+    ]:
+        done = subprocess.run(
+            base + args, capture_output=True, text=True, env=env, timeout=60,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr.startswith("stacktender: error: ") and message in done.stderr
+        assert done.stderr.count("\n") == 1
+
+
 @pytest.mark.integration
 @pytest.mark.testcloud
 def test_invoice_by_project_name_through_keystone(
