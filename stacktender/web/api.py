@@ -33,7 +33,7 @@ __all__ = ["Authenticator", "create_app"]
 # a month from 1970 on, as Period.parse accepts: the description is exact, so a 400 is rare
 PERIOD_PATTERN = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "A period that is no month stacktender knows."},
+    400: {"model": ErrorBody, "description": "A month before 1970, or (invoices) not begun yet."},
     401: {
         "model": ErrorBody,
         "description": "No token, or one Keystone does not accept.",
