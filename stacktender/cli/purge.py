@@ -105,25 +105,32 @@ def project_cmd(ctx: click.Context, name_or_id: str, force: bool, **options: Any
 
 @purge.command("orphans")
 @_select_options
+@click.option(
+    "--project", "projects", multiple=True, metavar="ID",
+    help="Only the orphans of this vanished project (repeatable).",
+)  # fmt: skip
 @click.pass_context
-def orphans_cmd(ctx: click.Context, **options: Any) -> None:
+def orphans_cmd(ctx: click.Context, projects: tuple[str, ...], **options: Any) -> None:
     """Resources whose project no longer exists in Keystone, on every service.
 
     \b
     Examples:
       stacktender purge orphans --os-cloud prod
       stacktender purge orphans --types server,volume --execute
+      stacktender purge orphans --project 3f2c9a...e1 --execute
     """
     from stacktender.purge import plan_orphans
 
     conn = _connect(ctx, options["os_cloud"])
     filters = _filters(options["types"], options["created_before"], options["exclude"])
-    plan = plan_orphans(conn, filters, progress=_note)
+    plan = plan_orphans(conn, filters, projects=projects, progress=_note)
     _plan_or_execute(ctx, conn, plan, filters, "orphans", options)
 
 
 def _note(message: str) -> None:
-    click.echo(message, err=True)
+    """What the purge is doing, on a terminal only (like the progress bar)."""
+    if sys.stderr.isatty():
+        click.echo(message, err=True)
 
 
 def _plan_or_execute(
@@ -148,7 +155,8 @@ def _plan_or_execute(
         )  # fmt: skip
     except KeyboardInterrupt:
         close()
-        raise CommandError("interrupted: run the same command again to finish") from None
+        click.echo("stacktender: interrupted: run the same command again to finish", err=True)
+        ctx.exit(130)
     close()
     if fmt == "json":
         import json

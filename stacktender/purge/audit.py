@@ -95,7 +95,7 @@ class Ledger:
             return RunInfo(row.id, resumes)
 
     def record(self, run_id: int, item: Found, outcome: str, error: str | None = None) -> None:
-        """One deletion's outcome: deleted, gone (404 already) or failed."""
+        """One deletion's outcome: requested, deleted, gone (404 already) or failed."""
         row = PurgeAction(
             run_id=run_id,
             service=item.service[:64],

@@ -120,10 +120,16 @@ def execute(
     done = 0
     lock = threading.Lock()
 
-    def finished(outcome: Outcome) -> None:
+    def finished(outcome: Outcome, requested: bool = False) -> None:
         nonlocal done
         if ledger is not None and report.run_id is not None:
-            ledger.record(report.run_id, outcome.item, outcome.outcome, outcome.error or None)
+            # every deletion is recorded before it is sent, too: a run killed after the
+            # request but before its outcome leaves a record, and the next run no longer
+            # lists what went
+            result = "requested" if requested else outcome.outcome
+            ledger.record(report.run_id, outcome.item, result, outcome.error or None)
+        if requested:
+            return
         with lock:
             done += 1
             count = done
@@ -161,7 +167,7 @@ class _Scheduler:
         pool: ThreadPoolExecutor,
         policy: Policy,
         stop: threading.Event,
-        finished: Callable[[Outcome], None],
+        finished: Callable[[Outcome, bool], None],
     ) -> None:
         self.conn, self.types, self.pool, self.policy = conn, types, pool, policy
         self.stop, self.finished = stop, finished
@@ -223,6 +229,7 @@ class _Scheduler:
         """Delete (retrying transient errors); True when the deletion is asynchronous."""
         rtype = self.types[outcome.item.type]
         outcome.seconds = -time.monotonic()
+        self.finished(outcome, True)  # written ahead: a SIGKILL mid-request leaves a trace
         try:
             _retrying(lambda: rtype.delete(self.conn, outcome.item), rtype, self.policy, self.stop)
         except _Stopped:
@@ -252,7 +259,7 @@ class _Scheduler:
         outcome.seconds += time.monotonic()
         if exc is not None and result == "failed":
             outcome.error = " ".join(str(exc).split())[:500] or type(exc).__name__
-        self.finished(outcome)
+        self.finished(outcome, False)
         return False
 
 

@@ -7,7 +7,7 @@ Keystone does not know are the orphans. Their plan is one plan over all of them,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stacktender.purge.discover import Filters, available_types, list_all, resource_types
@@ -23,9 +23,11 @@ def plan_orphans(
     filters: Filters | None = None,
     *,
     types: dict[str, ResourceType] | None = None,
+    projects: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> Plan:
-    """A plan deleting every resource whose owning project is not in Keystone."""
+    """A plan deleting every resource whose owning project is not in Keystone (only
+    those of the given project ids, when some are given)."""
     filters = filters or Filters()
     types = types or resource_types()
     chosen, skipped = available_types(conn, types, filters.types)
@@ -39,6 +41,8 @@ def plan_orphans(
         raise PurgeError("Keystone lists no projects: refusing to call everything an orphan")
     found, failed = list_all(conn, chosen, None)
     orphans = [i for i in found if i.project_id and i.project_id not in known]
+    if projects:
+        orphans = [i for i in orphans if i.project_id in projects]
     owners = sorted({i.project_id for i in orphans})
     plan = Plan(
         projects=[Project(id=p, exists=False) for p in owners],

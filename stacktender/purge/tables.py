@@ -65,7 +65,7 @@ class PurgeAction(Base):
     resource_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     project_id: Mapped[str] = mapped_column(String(ID_LENGTH))
-    # deleted | gone (already absent: 404) | failed
+    # requested (written before the request is sent) | deleted | gone (404) | failed
     outcome: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -116,7 +116,7 @@ def _neighbour(conn: Any, public: Any, share_with: str, timeout: float) -> str:
     router = conn.network.create_router(
         name="router-0", external_gateway_info={"network_id": public.id}
     )
-    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    conn.network.add_interface_to_router(router, subnet=subnet.id)
     conn.network.create_security_group(name="sg-0", description="same name as the target's")
     _pool(lambda i: conn.network.create_port(name=f"port-{i}", network_id=net.id), range(5))
     conn.network.create_ip(floating_network_id=public.id)
@@ -159,7 +159,7 @@ def _fill(
         (routers[0], subnets[1]),
         (routers[1], subnets[2]),
     ):
-        conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        conn.network.add_interface_to_router(router, subnet=subnet.id)
 
     def group(i: int) -> None:
         sg = conn.network.create_security_group(name=f"sg-{i}", description="purge test")

@@ -1,0 +1,140 @@
+"""Executing a plan: dependency order, concurrency, retries, asynchronous waits, 404 as
+already gone, failures recorded. The fake cloud stands in for the APIs (see conftest);
+tests/purge/test_purge_cloud.py runs the same code against the real testcloud."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from conftest import FakeCloud, fake_types, http_error
+
+from stacktender.purge.discover import discover
+from stacktender.purge.execute import Policy, execute
+from stacktender.purge.model import Found, ResourceType, is_not_found, is_transient
+from stacktender.purge.plan import Project
+
+FAST = Policy(workers=4, retry_for=5, backoff=0.01, max_backoff=0.05, poll=0.01)
+
+
+def _plan(cloud: FakeCloud) -> Any:
+    return discover(cloud, [Project("p1")], fake_types(cloud))
+
+
+def test_types_wait_for_the_types_they_depend_on(fake_cloud: FakeCloud) -> None:
+    for i in range(3):
+        fake_cloud.add("server", f"s{i}")
+        fake_cloud.async_polls[f"s{i}"] = 3  # nova takes a while
+    for i in range(10):
+        fake_cloud.add("port", f"p{i}")
+    fake_cloud.add("network", "n1")
+    fake_cloud.add("group", "g1")
+    report = execute(fake_cloud, _plan(fake_cloud), policy=FAST)
+    assert report.status == "finished" and report.count("deleted") == 15
+    assert fake_cloud.resources == {}
+    servers_gone = max(fake_cloud.times[f"s{i}"] for i in range(3))
+    ports = [fake_cloud.times[f"p{i}"] for i in range(10)]
+    assert min(ports) > servers_gone
+    assert fake_cloud.times["n1"] > max(ports)
+
+
+def test_conflicts_are_retried_and_404_means_already_gone(fake_cloud: FakeCloud) -> None:
+    fake_cloud.add("port", "busy")
+    fake_cloud.conflicts["busy"] = 3
+    vanished = Found("port", "network", "vanished", "vanished", "p1")
+    plan = _plan(fake_cloud)
+    plan.items.append(vanished)  # listed, then deleted by someone else before its turn
+    report = execute(fake_cloud, plan, policy=FAST)
+    outcomes = {o.item.id: o.outcome for o in report.outcomes}
+    assert outcomes == {"busy": "deleted", "vanished": "gone"}
+    assert report.status == "finished"
+
+
+def test_a_failure_is_recorded_and_the_rest_goes_on(fake_cloud: FakeCloud) -> None:
+    fake_cloud.add("port", "bad")
+    fake_cloud.add("port", "good")
+    fake_cloud.broken.add("bad")
+    fake_cloud.add("port", "stuck")
+    fake_cloud.conflicts["stuck"] = 10**6  # a conflict that never clears
+    report = execute(fake_cloud, _plan(fake_cloud), policy=Policy(retry_for=0.2, backoff=0.01))
+    outcomes = {o.item.id: o for o in report.outcomes}
+    assert outcomes["good"].outcome == "deleted"
+    assert outcomes["bad"].outcome == "failed" and "fake 400" in outcomes["bad"].error
+    assert outcomes["stuck"].outcome == "failed" and "fake 409" in outcomes["stuck"].error
+    assert report.status == "failed"
+    assert "2 failed" in report.summary()
+
+
+def test_an_async_deletion_that_never_ends_times_out(fake_cloud: FakeCloud) -> None:
+    fake_cloud.add("server", "s1")
+    fake_cloud.async_polls["s1"] = 10**6
+    types = fake_types(fake_cloud)
+    types["server"] = ResourceType(
+        "server", "compute", types["server"].list, types["server"].delete,
+        types["server"].gone, wait_timeout=0.1,
+    )  # fmt: skip
+    plan = discover(fake_cloud, [Project("p1")], types)
+    report = execute(fake_cloud, plan, policy=FAST)
+    (outcome,) = report.outcomes
+    assert outcome.outcome == "failed" and "still there after" in outcome.error
+
+
+def test_deletions_in_one_type_run_concurrently(fake_cloud: FakeCloud) -> None:
+    active, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow_delete(conn: FakeCloud, item: Found) -> None:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+
+    for i in range(12):
+        fake_cloud.add("port", f"p{i}")
+    types = fake_types(fake_cloud)
+    types["port"] = ResourceType("port", "network", types["port"].list, slow_delete)
+    plan = discover(fake_cloud, [Project("p1")], types)
+    report = execute(fake_cloud, plan, policy=Policy(workers=6))
+    assert report.count("deleted") == 12
+    assert peak == 6
+
+
+@pytest.mark.parametrize(
+    ("code", "transient"), [(409, True), (500, True), (503, True), (400, False), (403, False)]
+)
+def test_http_errors_are_classified(code: int, transient: bool) -> None:
+    assert is_transient(http_error(code)) is transient
+    assert is_not_found(http_error(404))
+    assert not is_not_found(http_error(code))
+
+
+def test_a_bad_request_is_transient_only_where_the_type_says_so() -> None:
+    assert is_transient(http_error(400), bad_request=True)
+    import requests
+
+    assert is_transient(requests.ConnectionError("reset by peer"))
+    assert not is_transient(ValueError("bug"))
+
+
+def test_every_outcome_is_in_the_audit_as_it_happens(fake_cloud: FakeCloud, tmp_path: Any) -> None:
+    from stacktender.purge.audit import Ledger
+    from stacktender.store.db import Store
+
+    fake_cloud.add("server", "s1")
+    fake_cloud.async_polls["s1"] = 2
+    fake_cloud.add("port", "p1")
+    fake_cloud.broken.add("p1")
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        ledger = Ledger(store)
+        report = execute(fake_cloud, _plan(fake_cloud), ledger=ledger, policy=FAST)
+        actions = [(a["resource_id"], a["outcome"]) for a in ledger.actions(report.run_id)]
+        assert actions == [
+            ("s1", "requested"), ("s1", "deleted"), ("p1", "requested"), ("p1", "failed")
+        ]  # fmt: skip
+        (run,) = ledger.runs("p1")
+        assert (run["status"], run["planned"], run["deleted"], run["failed"]) == ("failed", 2, 1, 1)
