@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import FakeCloud, fake_types, http_error
+from purge_fakes import FakeCloud, fake_types, http_error
 
 from stacktender.purge.discover import discover
 from stacktender.purge.execute import Policy, execute

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import FakeCloud, fake_types
+from purge_fakes import FakeCloud, fake_types
 
 from stacktender.purge.discover import Filters, check_allowed, discover, resource_types
 from stacktender.purge.model import ProjectRefused, PurgeError, ResourceType, parse_time
