@@ -23,6 +23,7 @@ bench/results/metering-ingest.json.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -199,14 +200,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     def run(name: str, measure: Callable[[str, str], float | dict[str, Any]]) -> dict[str, Any]:
         with bench_vhost() as url:
-            queue = f"bench-{name}"
+            queue = f"bench-{name.replace(' ', '-')}"
             declare_queue(url, queue)
             published = publish(url, messages)
+            load = os.getloadavg()[0]
+            cpu = time.process_time()
             outcome = measure(url, queue)
+            cpu = time.process_time() - cpu
         data = outcome if isinstance(outcome, dict) else {"seconds": round(outcome, 3)}
         data["rate"] = round(count / data["seconds"])
+        # this process's CPU (all threads) per message: ours, without the broker's
+        data["client_cpu_us_per_message"] = round(cpu / count * 1e6, 1)
+        data["load_average_before"] = round(load, 2)
         data["publish_rate"] = round(count / published)
-        print(f"{name:>22}: {data['seconds']:7.2f} s  {data['rate']:8d} notifications/s")
+        print(
+            f"{name:>22}: {data['seconds']:7.2f} s  {data['rate']:8d} notifications/s  "
+            f"{data['client_cpu_us_per_message']:6.1f} us CPU/message (load {load:.1f})"
+        )
         return data
 
     results["raw_kombu_loop"] = run("raw kombu loop", lambda url, q: raw_loop(url, q, count))

@@ -218,10 +218,10 @@ def usage(
             "flavor": r.flavor,
             "state": r.state,
             "volume_type": r.volume_type,
-            "size_gb": str(r.size_gb.normalize()) if r.size_gb else None,
+            "size_gb": f"{r.size_gb.normalize():f}" if r.size_gb else None,
             "start": r.start.isoformat(),
             "end": r.end.isoformat(),
-            "seconds": str(r.seconds.normalize()),
+            "seconds": f"{r.seconds.normalize():f}",
             "open": r.open,
             "user_id": r.user_id,
         }
