@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import logs_index, logs_merge, metering_ingest, startup, sweep, templates
+from bench import logs_index, logs_merge, metering_ingest, purge, startup, sweep, templates
 
 if __name__ == "__main__":
     startup.main()
@@ -16,3 +16,4 @@ if __name__ == "__main__":
     logs_merge.main([])
     templates.main([])
     metering_ingest.main([])
+    purge.main([])
