@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test venv deps services lint format unit integration bench clean
 
 # setup.py builds the optional C part of `logs merge`: a change to it reinstalls
-$(VENV)/.installed: pyproject.toml setup.py stacktender/logs/_cmerge.c examples/stacktender-example-check/pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard stacktender/logs/_cmerge*.[ch]) examples/stacktender-example-check/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
 	# --compile-bytecode: as pip does by default; uv does not, and PYTHONDONTWRITEBYTECODE

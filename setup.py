@@ -1,4 +1,4 @@
-"""Build the optional compiled text merge (stacktender/logs/_cmerge.c).
+"""Build the optional compiled text merge (stacktender/logs/_cmerge*.c).
 
 Everything else is in pyproject.toml. ``optional=True``: without a C compiler or
 Python's headers the install still succeeds and ``stacktender logs merge`` uses its
@@ -11,7 +11,8 @@ setup(
     ext_modules=[
         Extension(
             "stacktender.logs._cmerge",
-            ["stacktender/logs/_cmerge.c"],
+            ["stacktender/logs/_cmerge.c", "stacktender/logs/_cmerge_read.c"],
+            depends=["stacktender/logs/_cmerge.h"],
             optional=True,
         )
     ]

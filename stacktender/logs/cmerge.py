@@ -1,5 +1,6 @@
 """The compiled path of the unfiltered text merge: MergedText's sources handed to the
-C module ``_cmerge`` (built from ``_cmerge.c`` when a compiler is there at install).
+C module ``_cmerge`` (built from ``_cmerge.c`` and ``_cmerge_read.c`` when a compiler is
+there at install).
 
 The C part reads the sources it may read again from their start (local regular files)
 in oslo.log's default text layout, labels their lines, and reorders and merges them
