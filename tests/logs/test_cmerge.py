@@ -131,14 +131,18 @@ def test_oslo_logs_own_output(oslo_written: Any, tmp_path: Path) -> None:
 
 @pytest.mark.testcloud
 def test_the_testclouds_service_logs_are_read_by_the_compiled_reader(
-    testcloud: Any, tmp_path: Path
+    testcloud: Any, testcloud_scenario: Any, tmp_path: Path
 ) -> None:
+    """After a boot, a failed boot, a resize and a delete (with the tracebacks the
+    failed boot writes), a copy of every log: the services keep writing to theirs."""
     logs = Path(testcloud.settings.logs)
     for path in logs.glob("*.log"):
         shutil.copy(path, tmp_path / path.name)
     python, _ = _merge(tmp_path, False)
     compiled, merged = _merge(tmp_path, True)
     assert compiled == python
+    for request in (testcloud_scenario.boot, testcloud_scenario.failed_boot):
+        assert request in compiled
     # the services' own logs (nova-api.log, keystone.log...); the console logs, the
     # *-manage logs and glance's JSON are the Python reader's
     services = [p for p in tmp_path.glob("*.log") if p.stat().st_size and ".console" not in p.name]

@@ -280,13 +280,16 @@ def test_edge_case_files(tmp_path: Path, compiled: bool) -> None:
 
 
 @pytest.mark.testcloud
-def test_testcloud_logs(testcloud: Any, tmp_path: Path, compiled: bool) -> None:
+def test_testcloud_logs(
+    testcloud: Any, testcloud_scenario: Any, tmp_path: Path, compiled: bool
+) -> None:
     # a copy: the services keep writing to their logs while the two paths read them
     logs = Path(testcloud.settings.logs)
     for path in logs.glob("*.log"):
         shutil.copy(path, tmp_path / path.name)
     output = assert_same(lambda: discover([str(tmp_path)], host="tc"), compiled=compiled)
     assert output.count("\n") > 1000
+    assert testcloud_scenario.failed_boot in output  # its records, tracebacks and all
 
 
 # -- the command -------------------------------------------------------------------------------
