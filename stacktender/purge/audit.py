@@ -1,15 +1,20 @@
 """The purge's record in the store: one row per executed run, one per deletion.
 
-Rows are written as each deletion ends (one short transaction each, serialised by a
-lock: SQLite takes one writer at a time), so a run killed midway still shows what it
-did, and the next run of the same target says which run it resumes.
+Every deletion is written ahead ('requested', one transaction per resource type, before
+its requests go out) and its outcome after (in batches, from a writer thread: a commit
+costs milliseconds on SQLite, and deletions must not queue behind them), so a run
+killed midway still shows what it did, and the next run of the same target says which
+run it resumes.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session
 from stacktender.purge.model import Found
 from stacktender.purge.tables import PurgeAction, PurgeRun
 
-__all__ = ["Ledger", "RunInfo"]
+__all__ = ["AuditWriter", "Ledger", "RunInfo"]
 
 RUN_COLUMNS = (
     "id", "kind", "project_id", "project_name", "status", "started_at", "finished_at",
@@ -96,19 +101,33 @@ class Ledger:
 
     def record(self, run_id: int, item: Found, outcome: str, error: str | None = None) -> None:
         """One deletion's outcome: requested, deleted, gone (404 already) or failed."""
-        row = PurgeAction(
-            run_id=run_id,
-            service=item.service[:64],
-            resource_type=item.type[:64],
-            resource_id=item.id[:255],
-            name=item.name[:255],
-            project_id=item.project_id[:64],
-            outcome=outcome,
-            error=error,
-            at=_now(),
-        )
+        self.record_many(run_id, [(item, outcome, error)])
+
+    def record_many(self, run_id: int, outcomes: Sequence[tuple[Found, str, str | None]]) -> None:
+        """Several outcomes in one transaction (a commit costs milliseconds on SQLite)."""
+        if not outcomes:
+            return
+        now = _now()
+        rows = [
+            PurgeAction(
+                run_id=run_id,
+                service=item.service[:64],
+                resource_type=item.type[:64],
+                resource_id=item.id[:255],
+                name=item.name[:255],
+                project_id=item.project_id[:64],
+                outcome=outcome,
+                error=error,
+                at=now,
+            )
+            for item, outcome, error in outcomes
+        ]
         with self._lock, Session(self._writer) as session, session.begin():
-            session.add(row)
+            session.add_all(rows)
+
+    def writer(self, run_id: int, interval: float = 0.2) -> AuditWriter:
+        """A background writer of this run's outcomes, in batches (see AuditWriter)."""
+        return AuditWriter(self, run_id, interval)
 
     def finish(self, run_id: int, status: str, deleted: int, failed: int) -> None:
         """Close a run (finished, failed or interrupted) with its counts."""
@@ -154,3 +173,49 @@ def _alive(host: str, pid: int, this_host: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class AuditWriter:
+    """Writes outcomes from a queue in one transaction per batch, from its own thread,
+    so deletions never wait for a commit. close() writes what is left; a SIGKILL loses
+    at most the last interval's outcomes (their 'requested' rows were written ahead)."""
+
+    def __init__(self, ledger: Ledger, run_id: int, interval: float = 0.2) -> None:
+        self.ledger, self.run_id, self.interval = ledger, run_id, interval
+        self._queue: queue.SimpleQueue[tuple[Found, str, str | None] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="purge-audit", daemon=True)
+        self._thread.start()
+
+    def put(self, item: Found, outcome: str, error: str | None = None) -> None:
+        if self._error is not None:
+            raise self._error  # the audit is part of the job: stop when it cannot be written
+        self._queue.put((item, outcome, error))
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread; re-raise a write error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = []
+            entry = self._queue.get()
+            deadline = time.monotonic() + self.interval
+            while True:
+                if entry is None:
+                    stopping = True
+                    break
+                batch.append(entry)
+                try:
+                    entry = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            try:
+                self.ledger.record_many(self.run_id, batch)
+            except BaseException as exc:
+                self._error = exc
+                return

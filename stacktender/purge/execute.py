@@ -119,17 +119,18 @@ def execute(
     stop = threading.Event()
     done = 0
     lock = threading.Lock()
+    writer = ledger.writer(report.run_id) if ledger is not None and report.run_id else None
 
-    def finished(outcome: Outcome, requested: bool = False) -> None:
-        nonlocal done
+    def requested(batch: list[Outcome]) -> None:
+        # written ahead, synchronously: a run killed after the requests went out but
+        # before their outcomes were written leaves this record
         if ledger is not None and report.run_id is not None:
-            # every deletion is recorded before it is sent, too: a run killed after the
-            # request but before its outcome leaves a record, and the next run no longer
-            # lists what went
-            result = "requested" if requested else outcome.outcome
-            ledger.record(report.run_id, outcome.item, result, outcome.error or None)
-        if requested:
-            return
+            ledger.record_many(report.run_id, [(o.item, "requested", None) for o in batch])
+
+    def finished(outcome: Outcome) -> None:
+        nonlocal done
+        if writer is not None:
+            writer.put(outcome.item, outcome.outcome, outcome.error or None)
         with lock:
             done += 1
             count = done
@@ -138,7 +139,7 @@ def execute(
 
     pool = ThreadPoolExecutor(max_workers=max(1, policy.workers), thread_name_prefix="purge")
     try:
-        _Scheduler(conn, plan.types, outcomes, pool, policy, stop, finished).run()
+        _Scheduler(conn, plan.types, outcomes, pool, policy, stop, finished, requested).run()
         report.status = "failed" if report.failed else "finished"
     except BaseException:
         stop.set()
@@ -147,6 +148,8 @@ def execute(
     finally:
         pool.shutdown(wait=report.status != "interrupted", cancel_futures=True)
         report.seconds = time.monotonic() - began
+        if writer is not None:
+            writer.close()
         if ledger is not None and report.run_id is not None:
             deleted = report.count("deleted", "gone")
             ledger.finish(report.run_id, report.status, deleted, report.count("failed"))
@@ -167,10 +170,11 @@ class _Scheduler:
         pool: ThreadPoolExecutor,
         policy: Policy,
         stop: threading.Event,
-        finished: Callable[[Outcome, bool], None],
+        finished: Callable[[Outcome], None],
+        requested: Callable[[list[Outcome]], None],
     ) -> None:
         self.conn, self.types, self.pool, self.policy = conn, types, pool, policy
-        self.stop, self.finished = stop, finished
+        self.stop, self.finished, self.requested = stop, finished, requested
         self.by_type: dict[str, list[Outcome]] = {}
         for outcome in outcomes:
             self.by_type.setdefault(outcome.item.type, []).append(outcome)
@@ -211,6 +215,7 @@ class _Scheduler:
             if waits:
                 continue
             self.started.add(rtype)
+            self.requested(items)
             for outcome in items:
                 self._submit("delete", outcome)
 
@@ -229,7 +234,6 @@ class _Scheduler:
         """Delete (retrying transient errors); True when the deletion is asynchronous."""
         rtype = self.types[outcome.item.type]
         outcome.seconds = -time.monotonic()
-        self.finished(outcome, True)  # written ahead: a SIGKILL mid-request leaves a trace
         try:
             _retrying(lambda: rtype.delete(self.conn, outcome.item), rtype, self.policy, self.stop)
         except _Stopped:
@@ -259,7 +263,7 @@ class _Scheduler:
         outcome.seconds += time.monotonic()
         if exc is not None and result == "failed":
             outcome.error = " ".join(str(exc).split())[:500] or type(exc).__name__
-        self.finished(outcome, False)
+        self.finished(outcome)
         return False
 
 
