@@ -9,6 +9,7 @@ minute. The seeded project is disabled at the end, as a project waiting for its 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -41,6 +42,30 @@ class Seeded:
 def _pool(func: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(func, items))
+
+
+def _made(
+    create: Callable[[], Any], settle: Callable[[Any], Any], remove: Callable[[Any], Any]
+) -> Any:
+    """create() then settle(); one that fails to build is removed and made again, up to
+    three times (on a loaded machine the shared MariaDB may refuse connections, and
+    cinder's scheduler then puts the volume in 'error')."""
+    for attempt in range(3):
+        made = create()
+        try:
+            return settle(made)
+        except Exception:  # openstacksdk's ResourceFailure, or its timeout
+            if attempt == 2:
+                raise
+            # already gone, or going: the purge under test takes whatever is left
+            with contextlib.suppress(Exception):
+                remove(made)
+    raise AssertionError("unreachable")
+
+
+def _gone(proxy: Any, resource: Any, delete: Callable[[Any], Any]) -> None:
+    delete(resource)
+    proxy.wait_for_delete(resource, wait=120)
 
 
 def _project(admin: Any, name: str) -> Any:
@@ -184,18 +209,24 @@ def _fill(
 
     flavor = conn.compute.find_flavor("m1.nano", ignore_missing=False)
     tiny = conn.image.find_image("tiny", ignore_missing=False)
-    servers = _pool(
-        lambda i: conn.compute.create_server(
-            name=f"server-{i}",
-            flavor_id=flavor.id,
-            image_id=tiny.id,
-            networks=[{"uuid": nets[0].id}],
-        ),
-        range(n_servers),
-    )
-    volumes = _pool(
-        lambda i: conn.block_storage.create_volume(name=f"vol-{i}", size=1), range(2 * n_servers)
-    )
+
+    def server(i: int) -> Any:
+        return _made(
+            lambda: conn.compute.create_server(
+                name=f"server-{i}", flavor_id=flavor.id, image_id=tiny.id,
+                networks=[{"uuid": nets[0].id}],
+            ),
+            lambda s: conn.compute.wait_for_server(s, status="ACTIVE", wait=timeout, interval=1),
+            lambda s: _gone(conn.compute, s, conn.compute.delete_server),
+        )  # fmt: skip
+
+    def volume(i: int) -> Any:
+        return _made(
+            lambda: conn.block_storage.create_volume(name=f"vol-{i}", size=1),
+            lambda v: conn.block_storage.wait_for_status(v, "available", wait=timeout),
+            lambda v: _gone(conn.block_storage, v, conn.block_storage.delete_volume),
+        )
+
     images = _pool(
         lambda i: conn.image.create_image(
             name=f"image-{i}",
@@ -210,29 +241,27 @@ def _fill(
     )
     for image in images[:2]:
         conn.image.add_member(image, member=neighbour_id)
-    volumes = _pool(
-        lambda v: conn.block_storage.wait_for_status(v, "available", wait=timeout), volumes
-    )
-    servers = _pool(
-        lambda s: conn.compute.wait_for_server(s, status="ACTIVE", wait=timeout, interval=1),
-        servers,
-    )
-    for server, volume in zip(servers, volumes[:n_servers], strict=True):
-        conn.compute.create_volume_attachment(server, volume_id=volume.id)
-    snapshots = _pool(
-        lambda v: conn.block_storage.create_snapshot(name=f"snap-{v.name}", volume_id=v.id),
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        building = [pool.submit(server, i) for i in range(n_servers)]
+        volumes = list(pool.map(volume, range(2 * n_servers)))
+        servers = [f.result() for f in building]
+    for booted, disk in zip(servers, volumes[:n_servers], strict=True):
+        conn.compute.create_volume_attachment(booted, volume_id=disk.id)
+    _pool(
+        lambda v: _made(
+            lambda: conn.block_storage.create_snapshot(name=f"snap-{v.name}", volume_id=v.id),
+            lambda s: conn.block_storage.wait_for_status(s, "available", wait=timeout),
+            lambda s: _gone(conn.block_storage, s, conn.block_storage.delete_snapshot),
+        ),
         volumes[n_servers:],
     )
-    for server in servers[:2]:
-        port = next(iter(conn.network.ports(device_id=server.id)))
+    for booted in servers[:2]:
+        port = next(iter(conn.network.ports(device_id=booted.id)))
         conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
     _pool(lambda i: conn.network.create_ip(floating_network_id=public.id), range(4))
-    _pool(lambda s: conn.block_storage.wait_for_status(s, "available", wait=timeout), snapshots)
     deadline = time.monotonic() + timeout
-    for volume in volumes[:n_servers]:  # attached (in-use) before the purge starts
-        conn.block_storage.wait_for_status(
-            volume, "in-use", wait=max(1, deadline - time.monotonic())
-        )
+    for disk in volumes[:n_servers]:  # attached (in-use) before the purge starts
+        conn.block_storage.wait_for_status(disk, "in-use", wait=max(1, deadline - time.monotonic()))
     return {
         "network": 3, "subnet": 3, "router": 2, "router_gateway": 2, "router_interface": 3,
         "security_group": n_groups, "port": n_ports + 10 + n_servers, "server_group": 6,
