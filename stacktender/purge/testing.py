@@ -41,7 +41,22 @@ class Seeded:
 
 def _pool(func: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return list(pool.map(func, items))
+        return list(pool.map(lambda item: _retrying(func, item), items))
+
+
+def _retrying(func: Callable[[Any], Any], item: Any) -> Any:
+    """func(item), again after a 5xx or a reset connection (twice at most): the shared
+    MariaDB of a busy machine runs out of connections now and then."""
+    from stacktender.purge.model import is_transient
+
+    for attempt in range(3):
+        try:
+            return func(item)
+        except Exception as exc:
+            if attempt == 2 or not is_transient(exc):
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
 
 
 def _made(
