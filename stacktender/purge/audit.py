@@ -14,16 +14,20 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from stacktender.errors import StoreError
 from stacktender.purge.model import Found
 from stacktender.purge.tables import PurgeAction, PurgeRun
+from stacktender.store.engine import describe_error
 
 __all__ = ["AuditWriter", "Ledger", "RunInfo"]
 
@@ -63,7 +67,12 @@ class Ledger:
     ) -> RunInfo:
         """Record a new run; mark this target's dead unfinished runs interrupted."""
         host, pid = socket.gethostname()[:255], os.getpid()
-        with self._lock, Session(self._writer) as session, session.begin():
+        with (
+            self._errors("cannot record the purge run"),
+            self._lock,
+            Session(self._writer) as session,
+            session.begin(),
+        ):
             mine = (PurgeRun.project_id == project_id, PurgeRun.kind == kind)
             last_finished = session.scalar(
                 select(func.max(PurgeRun.id)).where(*mine, PurgeRun.status == "finished")
@@ -122,8 +131,22 @@ class Ledger:
             )
             for item, outcome, error in outcomes
         ]
-        with self._lock, Session(self._writer) as session, session.begin():
+        with (
+            self._errors("cannot record the purge's actions"),
+            self._lock,
+            Session(self._writer) as session,
+            session.begin(),
+        ):
             session.add_all(rows)
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Database errors as one-line StoreErrors naming the store (masked)."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            reason = describe_error(exc)
+            raise StoreError(f"store {self.store.masked_url}: {action}: {reason}") from None
 
     def writer(self, run_id: int, interval: float = 0.2) -> AuditWriter:
         """A background writer of this run's outcomes, in batches (see AuditWriter)."""
@@ -131,7 +154,11 @@ class Ledger:
 
     def finish(self, run_id: int, status: str, deleted: int, failed: int) -> None:
         """Close a run (finished, failed or interrupted) with its counts."""
-        with self._lock, self._writer.begin() as connection:
+        with (
+            self._errors("cannot close the purge run"),
+            self._lock,
+            self._writer.begin() as connection,
+        ):
             connection.execute(
                 update(PurgeRun)
                 .where(PurgeRun.id == run_id)
@@ -143,7 +170,7 @@ class Ledger:
         query = select(PurgeRun).order_by(PurgeRun.id.desc()).limit(limit)
         if project_id:
             query = query.where(PurgeRun.project_id == project_id)
-        with Session(self.store.engine) as session:
+        with self._errors("cannot read purge runs"), Session(self.store.engine) as session:
             return [{c: getattr(r, c) for c in RUN_COLUMNS} for r in session.scalars(query)]
 
     def actions(
@@ -156,7 +183,7 @@ class Ledger:
         if project_id is not None:
             runs = select(PurgeRun.id).where(PurgeRun.project_id == project_id)
             query = query.where(PurgeAction.run_id.in_(runs))
-        with Session(self.store.engine) as session:
+        with self._errors("cannot read purge actions"), Session(self.store.engine) as session:
             return [{c: getattr(a, c) for c in ACTION_COLUMNS} for a in session.scalars(query)]
 
 

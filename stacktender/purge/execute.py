@@ -248,12 +248,15 @@ class _Scheduler:
         """One look at an asynchronous deletion; True while it is still going on."""
         rtype = self.types[outcome.item.type]
         assert rtype.gone is not None
+        in_time = time.monotonic() <= self.deadlines[id(outcome)]
         try:
             if not rtype.gone(self.conn, outcome.item):
-                if time.monotonic() <= self.deadlines[id(outcome)]:
+                if in_time:
                     return True
                 raise TimeoutError(f"still there after {rtype.wait_timeout:.0f}s")
         except Exception as exc:
+            if is_transient(exc, rtype.retry_bad_request) and in_time:
+                return True  # the API had a bad moment: look again at the next poll
             if not is_not_found(exc):
                 return self._end(outcome, "failed", exc)
         return self._end(outcome, "deleted")

@@ -25,6 +25,7 @@ class FakeCloud:
     conflicts: dict[str, int] = field(default_factory=dict)  # id -> 409s before success
     broken: set[str] = field(default_factory=set)  # ids whose deletion fails for good
     async_polls: dict[str, int] = field(default_factory=dict)  # id -> polls until gone
+    poll_errors: dict[str, int] = field(default_factory=dict)  # id -> 503s while polling
     current_project_id: str = "admin-id"
     catalog: tuple[str, ...] = ("compute", "network")
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,6 +75,9 @@ def fake_types(cloud: FakeCloud) -> dict[str, ResourceType]:
 
     def gone(conn: FakeCloud, item: Found) -> bool:
         with conn.lock:
+            if conn.poll_errors.get(item.id, 0) > 0:
+                conn.poll_errors[item.id] -= 1
+                raise http_error(503)
             left = conn.async_polls.get(item.id, 0)
             if left <= 0:
                 conn.resources.pop(item.id, None)

@@ -52,6 +52,15 @@ def test_conflicts_are_retried_and_404_means_already_gone(fake_cloud: FakeCloud)
     assert report.status == "finished"
 
 
+def test_an_api_error_while_waiting_is_looked_at_again(fake_cloud: FakeCloud) -> None:
+    fake_cloud.add("server", "s1")
+    fake_cloud.async_polls["s1"] = 2
+    fake_cloud.poll_errors["s1"] = 3
+    report = execute(fake_cloud, _plan(fake_cloud), policy=FAST)
+    assert [o.outcome for o in report.outcomes] == ["deleted"]
+    assert fake_cloud.poll_errors["s1"] == 0
+
+
 def test_a_failure_is_recorded_and_the_rest_goes_on(fake_cloud: FakeCloud) -> None:
     fake_cloud.add("port", "bad")
     fake_cloud.add("port", "good")

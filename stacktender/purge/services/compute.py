@@ -41,9 +41,23 @@ def _delete_server(conn: Any, item: Found) -> None:
         conn.compute.delete_server(server, ignore_missing=False)
 
 
+REDELETES = 3
+
+
 def _server_gone(conn: Any, item: Found) -> bool:
     server = get_or_none(conn.compute.get_server, item.id)
-    return server is None or server.status == "DELETED"
+    if server is None or server.status == "DELETED":
+        return True
+    if server.status == "ERROR" and not server.task_state:
+        # the deletion itself failed (neutron or cinder said no for a moment): an ERROR
+        # server can be deleted again, which nova then retries from the start
+        tries = item.data.setdefault("redeletes", 0)
+        if tries >= REDELETES:
+            fault = (server.fault or {}).get("message", "no fault recorded")
+            raise RuntimeError(f"server {item.id} stays in ERROR after {tries} deletes: {fault}")
+        item.data["redeletes"] = tries + 1
+        conn.compute.delete_server(server, ignore_missing=False)
+    return False
 
 
 def _server_groups(conn: Any, project_id: str | None) -> list[Found]:
