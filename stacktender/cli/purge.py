@@ -167,8 +167,11 @@ def _plan_or_execute(
         click.echo(render_rows(report.rows(), OUTCOME_COLUMNS, fmt, columns))
     click.echo(report.summary(), err=True)
     _warn(plan)
-    if report.failed:
-        raise CommandError(f"{len(report.failed)} deletion(s) failed; run again to retry them")
+    if report.failed or report.unlisted:
+        what = f"{len(report.failed)} deletion(s) failed" if report.failed else ""
+        if report.unlisted:
+            what += ("; " if what else "") + f"{len(report.unlisted)} type(s) could not be listed"
+        raise CommandError(f"{what}; run again to finish")
 
 
 def _show_plan(plan: Plan, fmt: str, columns: tuple[str, ...]) -> None:
@@ -196,6 +199,8 @@ def _show_plan(plan: Plan, fmt: str, columns: tuple[str, ...]) -> None:
 def _warn(plan: Plan) -> None:
     for rtype, why in sorted(plan.skipped.items()):
         click.echo(f"skipped {rtype}: {why}", err=True)
+    for rtype, why in sorted(plan.unlisted.items()):
+        click.echo(f"not listed {rtype}: {why}", err=True)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
 

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stacktender.purge.model import Found, ProjectRefused, PurgeError, ResourceType
+from stacktender.purge.model import (
+    Found,
+    ProjectRefused,
+    PurgeError,
+    ResourceType,
+    is_transient,
+)
 from stacktender.purge.plan import Plan, Project
 
 __all__ = [
@@ -35,6 +42,8 @@ __all__ = [
 PROTECTED_PROJECTS = ("admin", "service")
 _ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 LIST_WORKERS = 8
+LIST_ATTEMPTS = 4  # a listing that fails with a 5xx is tried again after 1, 2, 4 s
+LIST_BACKOFF = 1.0
 
 
 @dataclass(frozen=True)
@@ -144,11 +153,15 @@ def list_all(
     failed: dict[str, str] = {}
 
     def one(rtype: ResourceType) -> list[Found]:
-        try:
-            return list(rtype.list(conn, project_id))
-        except Exception as exc:  # one service failing must not hide the others
-            failed[rtype.name] = f"listing failed: {_one_line(exc)}"
-            return []
+        for attempt in range(LIST_ATTEMPTS):
+            try:
+                return list(rtype.list(conn, project_id))
+            except Exception as exc:  # one service failing must not hide the others
+                if attempt < LIST_ATTEMPTS - 1 and is_transient(exc):
+                    time.sleep(LIST_BACKOFF * 2**attempt)
+                    continue
+                failed[rtype.name] = f"listing failed: {_one_line(exc)}"
+        return []
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(types) or 1))) as pool:
         batches = list(pool.map(one, types))
@@ -174,10 +187,7 @@ def discover(
     plan = Plan(projects=list(targets), types={t.name: t for t in chosen}, skipped=skipped)
     if found is None:
         (target,) = targets
-        found, failed = list_all(conn, chosen, target.id)
-        plan.skipped.update(failed)
-        if failed:
-            plan.warnings.append("some types could not be listed: their resources stay")
+        found, plan.unlisted = list_all(conn, chosen, target.id)
     ids = {t.id for t in targets}
     apply_filters(plan, [i for i in found if i.project_id in ids], filters)
     return plan

@@ -64,6 +64,7 @@ class Report:
     seconds: float = 0.0
     run_id: int | None = None
     resumes: int | None = None
+    unlisted: dict[str, str] = field(default_factory=dict)  # types the plan could not list
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome in outcomes)
@@ -81,6 +82,8 @@ class Report:
             f"{self.count('failed')} failed, {self.count('cancelled')} not attempted "
             f"in {self.seconds:.1f}s"
         )
+        if self.unlisted:
+            text += f"; {len(self.unlisted)} type(s) not listed: {', '.join(sorted(self.unlisted))}"
         if self.run_id is not None:
             text += f" (run {self.run_id}"
             text += f", resuming run {self.resumes})" if self.resumes else ")"
@@ -140,7 +143,9 @@ def execute(
     pool = ThreadPoolExecutor(max_workers=max(1, policy.workers), thread_name_prefix="purge")
     try:
         _Scheduler(conn, plan.types, outcomes, pool, policy, stop, finished, requested).run()
-        report.status = "failed" if report.failed else "finished"
+        # a plan with types it could not list did not finish the job, whatever it deleted
+        report.status = "failed" if report.failed or plan.unlisted else "finished"
+        report.unlisted = dict(plan.unlisted)
     except BaseException:
         stop.set()
         report.status = "interrupted"

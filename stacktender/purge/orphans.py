@@ -47,9 +47,8 @@ def plan_orphans(
     plan = Plan(
         projects=[Project(id=p, exists=False) for p in owners],
         types={t.name: t for t in chosen},
-        skipped={**skipped, **failed},
+        skipped=skipped,
+        unlisted=failed,
     )
-    if failed:
-        plan.warnings.append("some types could not be listed: their orphans stay")
     _apply_filters(plan, orphans, filters)
     return plan

@@ -45,6 +45,8 @@ class Plan:
     items: list[Found] = field(default_factory=list)
     kept: list[tuple[Found, str]] = field(default_factory=list)  # resource, why kept
     skipped: dict[str, str] = field(default_factory=dict)  # type name -> why
+    # types whose listing failed: the plan is incomplete, and so is a run of it
+    unlisted: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def waves(self) -> list[list[Found]]:
@@ -96,6 +98,7 @@ class Plan:
                 {"type": i.type, "id": i.id, "name": i.name, "why": why} for i, why in self.kept
             ],
             "skipped": self.skipped,
+            "unlisted": self.unlisted,
             "warnings": self.warnings,
         }
 
@@ -136,6 +139,8 @@ class Plan:
             lines.append(f"kept: {item.label} ({item.id}): {why}")
         for rtype, why in sorted(self.skipped.items()):
             lines.append(f"skipped: {rtype}: {why}")
+        for rtype, why in sorted(self.unlisted.items()):
+            lines.append(f"NOT LISTED: {rtype}: {why} (its resources stay; run again)")
         for warning in self.warnings:
             lines.append(f"warning: {warning}")
         lines.append(f"{total} resources in {len(self.waves())} waves")

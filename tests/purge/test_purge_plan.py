@@ -128,3 +128,42 @@ def test_api_times_parse_to_aware_utc() -> None:
     )
     assert parse_time(None) is None
     assert parse_time("yesterday") is None
+
+
+def test_a_type_that_cannot_be_listed_makes_the_plan_and_its_run_incomplete(
+    fake_cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from purge_fakes import http_error
+
+    from stacktender.purge import discover as discover_module
+    from stacktender.purge.execute import execute
+
+    monkeypatch.setattr(discover_module, "LIST_BACKOFF", 0.0)
+    fake_cloud.add("server", "s1")
+    fake_cloud.add("port", "p1")
+    calls = {"port": 0, "network": 0}
+
+    def flaky(conn: object, project_id: str | None) -> list[object]:
+        calls["port"] += 1
+        if calls["port"] == 1:
+            raise http_error(503)  # once: listed on the next attempt
+        return [fake_cloud.resources["p1"]]
+
+    def down(conn: object, project_id: str | None) -> list[object]:
+        calls["network"] += 1
+        raise http_error(503)
+
+    types = fake_types(fake_cloud)
+    types["port"] = replace(types["port"], list=flaky)
+    types["network"] = replace(types["network"], list=down)
+    plan = discover(fake_cloud, [Project("p1")], types)
+    assert sorted(i.id for i in plan.items) == ["p1", "s1"]
+    assert calls == {"port": 2, "network": 4}
+    assert list(plan.unlisted) == ["network"] and "503" in plan.unlisted["network"]
+    assert "NOT LISTED: network: listing failed" in plan.tree()
+    report = execute(fake_cloud, plan)
+    assert report.count("deleted") == 2
+    assert report.status == "failed"
+    assert "1 type(s) not listed: network" in report.summary()
