@@ -152,14 +152,14 @@ class MeteringConsumer:
     ) -> ConsumeStats:
         """Consume until stop is set (or nothing came for idle_exit seconds).
 
-        The first connection must succeed (BrokerError otherwise); after that, a lost
-        broker is retried with backoff until stop. On stop, the current batch is
+        The first connection and declaration must succeed (BrokerError otherwise); after
+        that, a lost broker is retried with backoff until stop. On stop, the current batch is
         committed and acked, or left unacked for the broker to redeliver."""
         import kombu
 
         stop = stop or threading.Event()
         delay = 1.0
-        connected_once = False
+        consumed_once = False
         while not stop.is_set():
             connection = kombu.Connection(
                 self._url,
@@ -169,27 +169,27 @@ class MeteringConsumer:
             )
             try:
                 connection.connect()
-                connected_once = True
                 delay = 1.0
                 if self._consume(connection, stop, idle_exit):
                     break  # idle: done
             except (*connection.connection_errors, *connection.channel_errors, OSError) as exc:
                 self._pending = _Pending()  # unacked: the broker redelivers them
-                if not connected_once:
-                    raise BrokerError(f"{self.masked_url}: cannot connect: {exc}") from None
+                if not (consumed_once or self.consuming.is_set()):
+                    what = "cannot connect" if not connection.connected else "cannot consume"
+                    raise BrokerError(f"{self.masked_url}: {what}: {exc}") from None
                 self.stats.reconnects += 1
                 log.warning("metering: broker %s lost (%s); reconnecting in %.0fs",
                             self.masked_url, exc, delay)  # fmt: skip
                 stop.wait(delay)
                 delay = min(delay * 2, self.options.reconnect_max_delay)
             finally:
+                consumed_once = consumed_once or self.consuming.is_set()
                 self.consuming.clear()
                 _close(connection)
         return self.stats
 
     def _consume(self, connection: Any, stop: threading.Event, idle_exit: float | None) -> bool:
         """Consume on one connection; True when idle_exit elapsed with nothing to do."""
-
         channel = connection.channel()
         channel.basic_qos(0, self.options.prefetch, False)
         queue = self._declare(connection, channel)

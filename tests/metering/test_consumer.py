@@ -108,3 +108,15 @@ def test_stop_commits_the_current_batch(store: Store, vhost_url: str) -> None:
     assert not thread.is_alive()
     assert_exact(store, stream)
     assert queue_counts(vhost_url, "metering-test") == (0, 0)
+
+
+def test_a_queue_declared_otherwise_is_one_clear_error(store: Store, vhost_url: str) -> None:
+    from kombu import Connection, Queue
+
+    with Connection(vhost_url, connect_timeout=5) as connection:
+        Queue("metering-test", durable=False)(connection.channel()).declare()
+    worker = consumer(store, vhost_url)
+    with pytest.raises(BrokerError, match=r"cannot declare the queue.*PRECONDITION_FAILED"):
+        worker.declare()
+    with pytest.raises(BrokerError, match=r"cannot consume.*PRECONDITION_FAILED"):
+        worker.run(idle_exit=1.0)
