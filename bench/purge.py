@@ -8,7 +8,8 @@ stacktender's purge of one (discovery, plan and execution, with the audit writte
 SQLite store, as ``purge project --execute`` does) and ``project_cleanup`` of the other
 (credentials scoped to the project, the only way it works; connecting is not timed for
 either). Afterwards both projects are inventoried through the APIs: what is left is
-reported per kind. Seeding is not timed. Results go to bench/results/purge.json.
+reported per kind. Then both pairs are discarded (purged, deleted from Keystone).
+Seeding is not timed. Results go to bench/results/purge.json.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--security-groups", type=int, default=30)
     parser.add_argument("--workers", type=int, default=24)
     args = parser.parse_args(argv)
-    from stacktender.purge.testing import seed_pair
+    from stacktender.purge.testing import discard, seed_pair
     from stacktender.testcloud import TestCloud, default_state_dir
 
     cloud = TestCloud(default_state_dir())
@@ -109,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     theirs.append(_baseline(settings, seeded))
                     print(f"  project_cleanup {theirs[-1]:6.1f} s", flush=True)
                 left[who].append(_left(settings, seeded.project.id))
+            for seeded in pairs:  # the testcloud is shared: leave it as it was
+                discard(settings, seeded.project, seeded.neighbour)
     mine, base = statistics.median(ours), statistics.median(theirs)
     ratio = mine / base
     print(f"stacktender {mine:.1f} s vs project_cleanup {base:.1f} s: {ratio:.2f}x")

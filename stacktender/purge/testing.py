@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Seeded", "remaining", "seed_pair"]
+__all__ = ["Seeded", "discard", "inventory", "remaining", "seed_pair"]
 
 IMAGE_BYTES = b"purge test image\n" * 64
 WORKERS = 4  # more concurrent requests need database connections beyond the pools
@@ -325,3 +325,23 @@ def inventory(conn: Any, project_id: str) -> dict[str, set[str]]:
 def remaining(conn: Any, project_id: str) -> dict[str, set[str]]:
     """What project_id still owns (kinds with nothing left omitted)."""
     return {kind: ids for kind, ids in inventory(conn, project_id).items() if ids}
+
+
+def discard(settings: Any, *projects: Any) -> None:
+    """Purge seeded projects (with stacktender's purge) and delete them from Keystone, so
+    that tests and benchmarks leave the shared testcloud as they found it."""
+    from stacktender.purge import Policy, execute, plan_project
+    from stacktender.testcloud.catalog import connect
+
+    conn = connect(settings)
+    try:
+        for project in projects:
+            if conn.identity.find_project(project.id) is None:
+                continue
+            conn.identity.update_project(project.id, is_enabled=False)
+            report = execute(conn, plan_project(conn, project.id), policy=Policy(workers=8))
+            if report.status != "finished":
+                raise RuntimeError(f"cleaning up {project.name}: {report.summary()}")
+            conn.identity.delete_project(project.id)
+    finally:
+        conn.close()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from testcloud_support import RunningTestCloud
 
 from stacktender.purge.audit import Ledger
-from stacktender.purge.testing import inventory, remaining, seed_pair
+from stacktender.purge.testing import Seeded, discard, inventory, remaining, seed_pair
 from stacktender.store.db import Store
 
 pytestmark = [pytest.mark.testcloud, pytest.mark.integration]
@@ -79,15 +80,26 @@ def _interrupt_after(cli: Cli, proc: subprocess.Popen[str], actions: int, sig: i
     pytest.fail("the purge recorded too few deletions in 300s")
 
 
+@pytest.fixture
+def seeded(testcloud: RunningTestCloud, request: pytest.FixtureRequest) -> Iterator[Seeded]:
+    """A freshly seeded project pair, discarded afterwards (the testcloud is shared)."""
+    pair = seed_pair(testcloud.settings, request.param)
+    try:
+        yield pair
+    finally:
+        discard(testcloud.settings, pair.project, pair.neighbour)
+
+
 def _neighbour_view(ids: dict[str, set[str]]) -> dict[str, set[str]]:
     # the neighbour's memberships were of the purged project's images: they go with them
     return {k: v for k, v in ids.items() if k != "image_member"}
 
 
+@pytest.mark.timeout(900)  # seeding ~1 min, three purge runs, on a loaded machine
+@pytest.mark.parametrize("seeded", ["purge-test"], indirect=True)
 def test_purge_project_interrupted_twice_then_finished(
-    testcloud: RunningTestCloud, tmp_path: Path
+    testcloud: RunningTestCloud, seeded: Seeded, tmp_path: Path
 ) -> None:
-    seeded = seed_pair(testcloud.settings, "purge-test")
     project = seeded.project
     admin = testcloud.connect()
     assert seeded.total >= 200
@@ -150,12 +162,13 @@ def test_purge_project_interrupted_twice_then_finished(
     assert [m.member_id for m in admin.image.members(seeded.shared_image)] == []
 
 
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("seeded", ["purge-baseline"], indirect=True)
 def test_openstacksdk_project_cleanup_baseline_leaves_shared_net_ports_and_memberships(
-    testcloud: RunningTestCloud,
+    testcloud: RunningTestCloud, seeded: Seeded
 ) -> None:
     """What the baseline leaves on the same seed, as a fact: the project's ports on
     another project's shared network, and its membership of another project's image."""
-    seeded = seed_pair(testcloud.settings, "purge-baseline")
     admin = testcloud.connect()
     shared_ports = {
         p.id for p in admin.network.ports(project_id=seeded.project.id)
