@@ -120,3 +120,35 @@ def test_a_queue_declared_otherwise_is_one_clear_error(store: Store, vhost_url: 
         worker.declare()
     with pytest.raises(BrokerError, match=r"cannot consume.*PRECONDITION_FAILED"):
         worker.run(idle_exit=1.0)
+
+
+def test_rows_the_database_refuses_become_dead_letters_and_the_rest_is_stored(
+    pg_database: str, vhost_url: str
+) -> None:
+    # A real refusal, not a mock: this test's database gets a CHECK constraint that the
+    # volume's events (named mcap-vol) violate, as a stricter schema or bad data would.
+    from sqlalchemy import text
+    from store_fixtures import empty_database
+
+    empty_database(pg_database)
+    with Store.open(pg_database) as store:
+        with store.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "ALTER TABLE metering_events ADD CONSTRAINT no_poison "
+                    "CHECK (name IS DISTINCT FROM 'mcap-vol')"
+                )  # fmt: skip
+            )
+        stream = make_stream(2)
+        refused = {m for m, e in stream.events.items() if e.name == "mcap-vol"}
+        assert len(refused) == 6  # create, resize, delete of two volumes
+        worker = consumer(store, vhost_url)
+        worker.declare()
+        publish(vhost_url, stream.messages)
+        worker.run(idle_exit=1.5)
+        assert count_events(store) == len(stream.events) - len(refused)
+        letters = dead_letters(store)
+        assert {letter.message_id for letter in letters} <= refused | {None}
+        assert len(letters) == len(refused)
+        assert all("no_poison" in letter.reason for letter in letters)
+        assert queue_counts(vhost_url, "metering-test") == (0, 0)
