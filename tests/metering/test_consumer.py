@@ -137,7 +137,7 @@ def test_rows_the_database_refuses_become_dead_letters_and_the_rest_is_stored(
                 text(
                     "ALTER TABLE metering_events ADD CONSTRAINT no_poison "
                     "CHECK (name IS DISTINCT FROM 'mcap-vol')"
-                )  # fmt: skip
+                )
             )
         stream = make_stream(2)
         refused = {m for m, e in stream.events.items() if e.name == "mcap-vol"}
