@@ -8,6 +8,7 @@ types as skipped.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from stacktender.purge.model import Found, ResourceType
@@ -23,8 +24,6 @@ def _stacks(conn: Any, project_id: str | None) -> list[Found]:
         if not owner or (project_id is not None and owner != project_id):
             continue
         item = found("stack", "orchestration", stack, detail=str(stack.status or ""))
-        from dataclasses import replace
-
         out.append(replace(item, project_id=str(owner)))
     return out
 
