@@ -58,23 +58,31 @@ class Cli:
             return Ledger(store).runs(project_id)
 
 
-def _interrupt_after(cli: Cli, proc: subprocess.Popen[str], actions: int, sig: int) -> str:
-    """Send sig once the running purge has recorded more than actions deletions."""
+def _outcomes(cli: Cli) -> int:
+    """Deletions with an outcome so far (not the rows written ahead), in every run."""
+    if not cli.db.exists():
+        return 0
+    try:
+        with sqlite3.connect(cli.db, timeout=5) as db:
+            query = "SELECT count(*) FROM purge_actions WHERE outcome != 'requested'"
+            return int(db.execute(query).fetchone()[0])
+    except sqlite3.Error:  # the purge is still creating the store
+        return 0
+
+
+def _interrupt_after(cli: Cli, args: list[str], actions: int, sig: int) -> str:
+    """Start a purge; send sig once it has ended more than actions more deletions."""
+    already = _outcomes(cli)
+    proc = cli.start(*args)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             _, err = proc.communicate()
             pytest.fail(f"the purge ended before it was interrupted: {proc.returncode} {err}")
-        if cli.db.exists():
-            try:
-                with sqlite3.connect(cli.db, timeout=5) as db:
-                    done = db.execute("SELECT count(*) FROM purge_actions").fetchone()[0]
-            except sqlite3.Error:  # the purge is still creating the store
-                done = 0
-            if done > actions:
-                proc.send_signal(sig)
-                _, err = proc.communicate(timeout=120)
-                return err
+        if _outcomes(cli) > already + actions:
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+            return err
         time.sleep(0.2)
     proc.kill()
     pytest.fail("the purge recorded too few deletions in 300s")
@@ -127,13 +135,10 @@ def test_purge_project_interrupted_twice_then_finished(
         assert counts[kind] == seeded.created[kind], kind
     assert inventory(admin, project.id) == before  # the dry runs deleted nothing
 
-    err = _interrupt_after(
-        cli, cli.start("purge", "project", project.name, "--execute"), 20, signal.SIGINT
-    )
+    execute = ["purge", "project", project.name, "--execute"]
+    err = _interrupt_after(cli, execute, 20, signal.SIGINT)
     assert "interrupted: run the same command again" in err
-    err = _interrupt_after(
-        cli, cli.start("purge", "project", project.name, "--execute"), 60, signal.SIGKILL
-    )
+    _interrupt_after(cli, execute, 40, signal.SIGKILL)
     first, second = sorted(cli.runs(project.id), key=lambda r: r["id"])
     assert first["status"] == "interrupted"  # written by the process itself on SIGINT
     assert second["status"] == "running"  # SIGKILL: nobody could say otherwise
