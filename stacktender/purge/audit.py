@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from stacktender.errors import StoreError
-from stacktender.purge.model import Found
+from stacktender.purge.model import Found, PurgeError
 from stacktender.purge.tables import PurgeAction, PurgeRun
 from stacktender.store.engine import describe_error
 
@@ -86,7 +86,12 @@ class Ledger:
             resumes = None
             for run in unfinished:
                 if run.status == "running" and _alive(run.host, run.pid, host):
-                    continue  # another process is purging it right now
+                    if run.host == host:
+                        raise PurgeError(
+                            f"run {run.id} (pid {run.pid}) is purging {project_name or project_id}"
+                            " right now: wait for it, or stop it and run again"
+                        )
+                    continue  # on another host: whether it still runs cannot be known here
                 if run.status == "running":
                     run.status = "interrupted"  # its process died (SIGKILL, a crash)
                 resumes = resumes or run.id

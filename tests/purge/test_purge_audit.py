@@ -6,8 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from stacktender.purge.audit import Ledger
-from stacktender.purge.model import Found
+from stacktender.purge.model import Found, PurgeError
 from stacktender.store.db import Store
 
 ITEM = Found("server", "compute", "s-1", "web-1", "p1")
@@ -80,9 +82,10 @@ def test_a_run_of_a_live_process_is_not_taken_over(store_url: str) -> None:
                 connection.execute(
                     update(PurgeRun).where(PurgeRun.id == first.id).values(pid=live.pid)
                 )
-            second = ledger.start("project", "p1", "team", {}, planned=5)
-            assert second.resumes is None
-            assert {r["status"] for r in ledger.runs("p1")} == {"running"}
+            with pytest.raises(PurgeError, match=f"run {first.id} .* is purging team right now"):
+                ledger.start("project", "p1", "team", {}, planned=5)
+            assert [r["status"] for r in ledger.runs("p1")] == ["running"]
+            ledger.start("project", "p2", "other", {}, planned=1)  # another project: fine
         finally:
             live.kill()
             live.wait()
