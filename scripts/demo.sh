@@ -74,12 +74,22 @@ say "sweep: every check, concurrently ($DEMO/stacktender.yaml)"
 export STACKTENDER_CONFIG=$DEMO/stacktender.yaml
 $ST sweep --record -c name -c status -c summary
 
+say "metering: a queue of our own starts collecting the cloud's notifications"
+export STACKTENDER_TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:5672/testcloud
+$ST metering consume --queue stacktender-metering-demo --declare-only
+
 say "logs: a boot, a failed boot, a resize and a delete; then the failed boot traced"
 SCENARIO=$($ST testcloud scenario)
 echo "$SCENARIO"
 FAILED=$(echo "$SCENARIO" | awk '/^failed_boot/ {print $2}')
 LOGS=$STATE/logs
 $ST logs trace "$FAILED" "$LOGS" | cut -c1-160
+
+say "metering: the scenario's notifications counted, what came before backfilled, an invoice"
+$ST metering consume --queue stacktender-metering-demo --until-idle 3
+$ST --os-cloud testcloud-admin metering reconcile -f value -c kind | sort | uniq -c
+$ST --os-cloud testcloud-admin metering invoice --project demo --period "$(date -u +%Y-%m)" \
+  --prices stacktender/data/metering/prices.example.yaml
 
 say "try next"
 cat <<TXT
@@ -94,4 +104,7 @@ cat <<TXT
   $ST history                                    # status changes recorded by sweep --record
   $ST export icinga -o /tmp/stacktender.conf     # Icinga 2 CheckCommands for every check
   $ST testcloud status                           # processes, ports, memory
+  $ST metering usage --period $(date -u +%Y-%m) -c meter -c name -c flavor -c state -c seconds
+  $ST api serve --os-cloud testcloud-admin --prices stacktender/data/metering/prices.example.yaml
+  $ST --os-cloud testcloud-admin purge project globex --force  # a dry run: the plan, nothing deleted
 TXT
