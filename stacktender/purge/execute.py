@@ -164,8 +164,13 @@ def execute(
 class _Scheduler:
     """Runs the plan's types as a graph: a type starts as soon as every type it waits
     for is done (not when a whole wave is), so the slow chain (servers, then their
-    volumes) overlaps with everything that does not depend on it. Asynchronous
-    deletions are polled from the pool at intervals, never by a thread that sleeps."""
+    volumes) overlaps with everything that does not depend on it.
+
+    At most ``workers`` tasks are in the pool; the rest wait in a priority queue, so
+    that a hundred port deletions never stand between a server's deletion and the poll
+    that sees it finish: polls first, then the types with the longest chain of types
+    waiting for them (asynchronous ones first among equals), bulk last. Asynchronous
+    deletions are polled at intervals, never by a thread that sleeps."""
 
     def __init__(
         self,
@@ -187,15 +192,19 @@ class _Scheduler:
         self.started: set[str] = set()
         self.futures: dict[Future[Any], tuple[str, Outcome]] = {}
         self.checks: list[tuple[float, int, Outcome]] = []  # (when, tie-breaker, outcome)
+        self.queue: list[tuple[tuple[int, int, int], int, str, Outcome]] = []
         self.deadlines: dict[int, float] = {}
+        self.heights = _heights(types)
+        self.seq = 0
 
     def run(self) -> None:
         self._start_ready()
-        while self.futures or self.checks:
+        while self.futures or self.checks or self.queue:
             now = time.monotonic()
             while self.checks and self.checks[0][0] <= now:
                 _, _, outcome = heapq.heappop(self.checks)
                 self._submit("check", outcome)
+            self._pump()
             timeout = max(0.0, self.checks[0][0] - now) if self.checks else None
             done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
@@ -204,7 +213,9 @@ class _Scheduler:
                 if step == "delete" and result:
                     deadline = time.monotonic() + self.types[outcome.item.type].wait_timeout
                     self.deadlines[id(outcome)] = deadline
-                    self._submit("check", outcome)
+                    heapq.heappush(
+                        self.checks, (time.monotonic() + self.policy.poll, id(outcome), outcome)
+                    )
                 elif step == "check" and result:
                     heapq.heappush(
                         self.checks, (time.monotonic() + self.policy.poll, id(outcome), outcome)
@@ -230,8 +241,45 @@ class _Scheduler:
             self._start_ready()
 
     def _submit(self, step: str, outcome: Outcome) -> None:
-        if self.stop.is_set():
-            raise _Stopped()
+        rtype = self.types[outcome.item.type]
+        # smaller sorts first: polls, then long chains, then asynchronous types
+        priority = (
+            0 if step == "check" else 1,
+            -self.heights.get(rtype.name, 0),
+            0 if rtype.gone is not None else 1,
+        )
+        self.seq += 1
+        heapq.heappush(self.queue, (priority, self.seq, step, outcome))
+
+    def _pump(self) -> None:
+        """Move queued tasks into the pool while it has room; one type takes at most
+        half of it, so a hundred ports never starve the images or the polls."""
+        workers = max(1, self.policy.workers)
+        cap = max(1, workers // 2)
+        busy: dict[str, int] = {}
+        for _, outcome in self.futures.values():
+            busy[outcome.item.type] = busy.get(outcome.item.type, 0) + 1
+        held = []
+        while self.queue and len(self.futures) < workers:
+            if self.stop.is_set():
+                raise _Stopped()
+            entry = heapq.heappop(self.queue)
+            _, _, step, outcome = entry
+            rtype = outcome.item.type
+            if step == "delete" and busy.get(rtype, 0) >= cap:
+                held.append(entry)
+                continue
+            busy[rtype] = busy.get(rtype, 0) + 1
+            self._start(step, outcome)
+        # room left and nothing else waiting: the capped type takes it after all
+        held.sort()
+        while held and len(self.futures) < workers:
+            _, _, step, outcome = held.pop(0)
+            self._start(step, outcome)
+        for entry in held:
+            heapq.heappush(self.queue, entry)
+
+    def _start(self, step: str, outcome: Outcome) -> None:
         task = self._delete if step == "delete" else self._check
         self.futures[self.pool.submit(task, outcome)] = (step, outcome)
 
@@ -273,6 +321,26 @@ class _Scheduler:
             outcome.error = " ".join(str(exc).split())[:500] or type(exc).__name__
         self.finished(outcome)
         return False
+
+
+def _heights(types: dict[str, ResourceType]) -> dict[str, int]:
+    """For each type, the longest chain of types that wait for it (0: nothing waits)."""
+    waiting: dict[str, list[str]] = {name: [] for name in types}
+    for rtype in types.values():
+        for before in rtype.after:
+            if before in waiting:
+                waiting[before].append(rtype.name)
+    heights: dict[str, int] = {}
+
+    def height(name: str, seen: frozenset[str]) -> int:
+        if name not in heights:
+            later = [height(n, seen | {name}) for n in waiting[name] if n not in seen]
+            heights[name] = 1 + max(later) if later else 0
+        return heights[name]
+
+    for name in types:
+        height(name, frozenset())
+    return heights
 
 
 def _retrying(
