@@ -11,6 +11,8 @@ from subprocess import CompletedProcess
 import pytest
 from support import free_port
 
+from stacktender.store.migrate import HEAD_REVISION
+
 Run = Callable[..., CompletedProcess[str]]
 
 # The example plugin's disk-free check: free space of / is below 101% -> CRITICAL.
@@ -73,7 +75,7 @@ def test_unreachable_store_is_one_masked_line(cli_run: Run) -> None:
 
 def test_store_upgrade_and_prune(cli_run: Run, config: str) -> None:
     upgraded = _ok(cli_run("store", "upgrade", config=config)).stdout
-    assert "schema at revision 0001" in upgraded
+    assert f"schema at revision {HEAD_REVISION}" in upgraded
     _ok(cli_run("sweep", "--record", config=config))
     kept = _ok(cli_run("store", "prune", "--older-than", "1d", config=config))
     assert kept.stdout.startswith("deleted 0 ")
