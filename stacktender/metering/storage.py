@@ -22,7 +22,6 @@ from stacktender.metering.events import UsageEvent
 from stacktender.metering.records import Meter
 from stacktender.metering.tables import DeadLetter, MeteringEvent, VolumeTypeName
 from stacktender.store.db import Store
-from stacktender.store.engine import describe_error
 
 __all__ = [
     "BatchRejected",
@@ -116,9 +115,9 @@ def write_batch(
         for d in dead
     ]
     try:
-        with store._errors("cannot store metering events"):
+        with store.errors("cannot store metering events"):
             try:
-                with store._writer.begin() as connection:
+                with store.writer.begin() as connection:
                     _insert_ignore(connection, MeteringEvent.__table__, "message_id", event_rows)  # type: ignore[arg-type]
                     _insert_ignore(connection, DeadLetter.__table__, "digest", dead_rows)  # type: ignore[arg-type]
             except StatementError as exc:
@@ -128,7 +127,7 @@ def write_batch(
                     raise
                 raise _Refused(exc) from None
     except _Refused as refused:
-        reason = describe_error(refused.cause, store._secrets)
+        reason = store.describe(refused.cause)
         raise BatchRejected(f"store {store.masked_url}: refused: {reason}") from None
 
 
@@ -183,7 +182,7 @@ def load_events(
         # records whose latest known owner is the project.
         owned = select(ev.resource_id).where(ev.project_id == project_id)
         query = query.where(ev.resource_id.in_(owned))
-    with store._errors("cannot read metering events"), store.engine.connect() as connection:
+    with store.errors("cannot read metering events"), store.engine.connect() as connection:
         rows = connection.execute(query).all()
     return [
         UsageEvent(
@@ -208,14 +207,14 @@ def load_events(
 
 def count_events(store: Store) -> int:
     """How many events the store holds."""
-    with store._errors("cannot count metering events"), store.engine.connect() as connection:
+    with store.errors("cannot count metering events"), store.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(MeteringEvent)).scalar_one())
 
 
 def dead_letters(store: Store, limit: int = 100) -> list[DeadLetterRecord]:
     """The newest dead letters, oldest first."""
     query = select(*_columns(DeadLetter)).order_by(DeadLetter.id.desc()).limit(limit)
-    with store._errors("cannot read dead letters"), store.engine.connect() as connection:
+    with store.errors("cannot read dead letters"), store.engine.connect() as connection:
         rows = connection.execute(query).all()
     return [
         DeadLetterRecord(
@@ -234,7 +233,7 @@ def dead_letters(store: Store, limit: int = 100) -> list[DeadLetterRecord]:
 
 def volume_type_names(store: Store) -> dict[str, str]:
     """Volume type id -> name, as the last reconcile saw them."""
-    with store._errors("cannot read volume types"), store.engine.connect() as connection:
+    with store.errors("cannot read volume types"), store.engine.connect() as connection:
         return {
             row.id: row.name for row in connection.execute(select(*_columns(VolumeTypeName))).all()
         }
@@ -243,7 +242,7 @@ def volume_type_names(store: Store) -> dict[str, str]:
 def write_volume_types(store: Store, names: Iterable[tuple[str, str]]) -> None:
     """Remember volume type names (id, name); a known id gets its current name."""
     table = VolumeTypeName.__table__
-    with store._errors("cannot store volume types"), store._writer.begin() as connection:
+    with store.errors("cannot store volume types"), store.writer.begin() as connection:
         for type_id, name in names:
             connection.execute(table.delete().where(table.c.id == type_id))  # type: ignore[attr-defined]
             connection.execute(table.insert().values(id=type_id, name=name[:255]))  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +27,9 @@ from sqlalchemy.orm import Session
 from stacktender.errors import StoreError
 from stacktender.purge.model import Found, PurgeError
 from stacktender.purge.tables import PurgeAction, PurgeRun
-from stacktender.store.engine import describe_error
+
+if TYPE_CHECKING:
+    from stacktender.store.db import Store
 
 __all__ = ["AuditWriter", "Ledger", "RunInfo"]
 
@@ -56,11 +58,11 @@ def _now() -> datetime:
 class Ledger:
     """Writes and reads purge runs and actions through a Store's engine."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
         # the Store's writer engine: on SQLite it takes the write lock at BEGIN
-        self._writer = getattr(store, "_writer", store.engine)
+        self._writer = store.writer
 
     def start(
         self, kind: str, project_id: str, project_name: str, options: dict[str, Any], planned: int
@@ -150,7 +152,7 @@ class Ledger:
         try:
             yield
         except SQLAlchemyError as exc:
-            reason = describe_error(exc)
+            reason = self.store.describe(exc)
             raise StoreError(f"store {self.store.masked_url}: {action}: {reason}") from None
 
     def writer(self, run_id: int, interval: float = 0.2) -> AuditWriter:

@@ -75,7 +75,7 @@ class Store:
         self._secrets = tuple(secrets)
         # SQLite writes take the write lock at BEGIN, so a busy database makes them wait
         # (busy timeout) rather than fail when a read lock cannot be upgraded.
-        self._writer = engine.execution_options(**{BEGIN_IMMEDIATE: True})
+        self.writer = engine.execution_options(**{BEGIN_IMMEDIATE: True})
 
     @classmethod
     def open(
@@ -120,7 +120,7 @@ class Store:
 
     def ping(self) -> None:
         """Connect once, so that an unreachable database fails with a clear message."""
-        with self._errors("cannot connect"), self.engine.connect():
+        with self.errors("cannot connect"), self.engine.connect():
             pass
 
     # -- schema -----------------------------------------------------------------------
@@ -128,14 +128,14 @@ class Store:
         """Apply pending migrations (a no-op at head); return the schema revision."""
         from stacktender.store import migrate
 
-        with self._errors("cannot migrate"):
+        with self.errors("cannot migrate"):
             return migrate.upgrade(self.engine)
 
     def revision(self) -> str | None:
         """The schema revision of the database (None before the first migration)."""
         from stacktender.store import migrate
 
-        with self._errors("cannot read the schema revision"):
+        with self.errors("cannot read the schema revision"):
             return migrate.current_revision(self.engine)
 
     # -- writing ------------------------------------------------------------------------
@@ -161,8 +161,8 @@ class Store:
             results=[self._row(result, finished) for result in results],
         )
         with (
-            self._errors("cannot record the sweep"),
-            Session(self._writer) as session,
+            self.errors("cannot record the sweep"),
+            Session(self.writer) as session,
             session.begin(),
         ):
             session.add(sweep)
@@ -174,7 +174,7 @@ class Store:
         """Delete sweeps started before older_than (a time, or an age); return the
         number of check results deleted."""
         cutoff = _now() - older_than if isinstance(older_than, timedelta) else older_than
-        with self._errors("cannot prune"), self._writer.begin() as connection:
+        with self.errors("cannot prune"), self.writer.begin() as connection:
             old = select(Sweep.id).where(Sweep.started_at < cutoff)
             deleted = connection.execute(delete(CheckRun).where(CheckRun.sweep_id.in_(old)))
             connection.execute(delete(Sweep).where(Sweep.started_at < cutoff))
@@ -237,7 +237,7 @@ class Store:
             .order_by(runs.c.created_at.desc(), runs.c.id.desc())
             .limit(limit)
         )
-        with self._errors("cannot read history"), self.engine.connect() as connection:
+        with self.errors("cannot read history"), self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [
             StatusChange(
@@ -265,7 +265,7 @@ class Store:
         if conditions:
             query = query.where(and_(*conditions))
         query = query.order_by(CheckRun.created_at.desc(), CheckRun.id.desc()).limit(limit)
-        with self._errors("cannot read runs"), Session(self.engine) as session:
+        with self.errors("cannot read runs"), Session(self.engine) as session:
             rows = session.scalars(query).all()
             return [
                 RunRecord(
@@ -284,9 +284,13 @@ class Store:
                 for row in reversed(rows)
             ]
 
-    # -- errors -------------------------------------------------------------------------
+    # -- errors (capabilities with tables of their own use these too) --------------------
+    def describe(self, exc: BaseException) -> str:
+        """One line for a database error, with this store's secrets masked."""
+        return describe_error(exc, self._secrets)
+
     @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
+    def errors(self, action: str) -> Iterator[None]:
         """Turn driver, SQLAlchemy and Alembic errors into one-line StoreErrors."""
         try:
             yield
