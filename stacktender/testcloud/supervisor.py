@@ -22,10 +22,8 @@ from stacktender.testcloud.releases import ServiceSpec, compute_groups
 
 __all__ = ["ServiceStatus", "Supervisor"]
 
-# gunicorn for every API: one worker with threads, on loopback
+# gunicorn for every API: worker processes (ServiceSpec.workers) with threads, on loopback
 GUNICORN_OPTIONS = (
-    "--workers",
-    "1",
     "--worker-class",
     "gthread",
     "--threads",
@@ -87,6 +85,8 @@ class Supervisor:
                 str(settings.venv / "bin" / "gunicorn"),
                 "--bind",
                 f"127.0.0.1:{settings.port(spec)}",
+                "--workers",
+                str(spec.workers),
                 *GUNICORN_OPTIONS,
                 "--name",
                 f"{settings.name}-{spec.name}",
