@@ -119,6 +119,24 @@ def _mysql_setup(engine: Engine, io_timeout: float) -> None:
             dbapi_connection._read_timeout = io_timeout
 
 
+def _wal(cursor: Any) -> None:
+    """Switch to WAL, waiting out a concurrent switch: SQLite answers "database is
+    locked" at once, without its busy handler, while another process opening the same
+    new database holds the lock the switch needs (seen with four processes at once)."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL, busy timeout, foreign keys, and BEGIN emitted by us: pysqlite's own
     implicit transactions do not cover DDL, which would make migrations race."""
@@ -129,7 +147,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _wal(cursor)
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

@@ -144,9 +144,17 @@ def test_the_testclouds_service_logs_are_read_by_the_compiled_reader(
     for request in (testcloud_scenario.boot, testcloud_scenario.failed_boot):
         assert request in compiled
     # the services' own logs (nova-api.log, keystone.log...); the console logs, the
-    # *-manage logs and glance's JSON are the Python reader's
-    services = [p for p in tmp_path.glob("*.log") if p.stat().st_size and ".console" not in p.name]
-    assert merged.compiled_sources >= len(services) - 8 > 0
+    # *-manage logs, the installer's log and glance's JSON are the Python reader's, and
+    # one service log more may hold a line C hands back (its reader is conservative)
+    services = [
+        p
+        for p in tmp_path.glob("*.log")
+        if p.stat().st_size
+        and ".console" not in p.name
+        and "-manage" not in p.name
+        and p.name not in {"install.log", "glance-api.log"}
+    ]
+    assert merged.compiled_sources >= len(services) - 1 > 0
 
 
 def test_without_the_compiled_module_the_python_path_runs(
