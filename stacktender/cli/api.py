@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from stacktender.cli.common import CommandError, get_app
+from stacktender.cli.metering_invoice import prices_option
 
 
 @click.group()
@@ -24,13 +25,7 @@ def api() -> None:
     help="clouds.yaml cloud whose Keystone validates tokens, with its credentials as the "
     "service user (admin or service role; default: the global --os-cloud / OS_CLOUD).",
 )
-@click.option(
-    "--prices",
-    required=True,
-    envvar="STACKTENDER_PRICES",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The price sheet for invoices (YAML; env STACKTENDER_PRICES).",
-)
+@prices_option
 @click.option(
     "--keystone-timeout",
     type=click.FloatRange(min=0.1),

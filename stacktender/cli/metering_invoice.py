@@ -9,6 +9,15 @@ import click
 from stacktender.cli.common import get_app, output_options
 from stacktender.render.rows import ROW_FORMATS
 
+# the price sheet, for `metering invoice` and for `api serve` alike
+prices_option = click.option(
+    "--prices",
+    required=True,
+    envvar="STACKTENDER_PRICES",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The price sheet (YAML; env STACKTENDER_PRICES).",
+)
+
 
 @click.command("invoice")
 @click.option(
@@ -18,13 +27,7 @@ from stacktender.render.rows import ROW_FORMATS
     help="Project id; with a cloud (--os-cloud or the config's os_cloud) also a name.",
 )
 @click.option("--period", required=True, metavar="YYYY-MM", help="The month, in UTC.")
-@click.option(
-    "--prices",
-    required=True,
-    envvar="STACKTENDER_PRICES",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The price sheet (YAML; env STACKTENDER_PRICES).",
-)
+@prices_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
