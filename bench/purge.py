@@ -30,7 +30,9 @@ from bench.common import write_result
 TARGET_RATIO = 0.5
 
 
-def _stacktender(settings: Any, seeded: Any, store_dir: Path, workers: int) -> float:
+def _stacktender(
+    settings: Any, seeded: Any, store_dir: Path, workers: int, per_service: int
+) -> float:
     from stacktender.purge import Ledger, Policy, execute, plan_project
     from stacktender.store.db import Store
     from stacktender.testcloud.catalog import connect
@@ -40,9 +42,10 @@ def _stacktender(settings: Any, seeded: Any, store_dir: Path, workers: int) -> f
     with Store.open(f"sqlite:///{store_dir / 'purge.db'}") as store:
         started = time.perf_counter()
         plan = plan_project(conn, seeded.project.id)
-        report = execute(conn, plan, ledger=Ledger(store), policy=Policy(workers=workers))
+        policy = Policy(workers=workers, per_service=per_service)
+        report = execute(conn, plan, ledger=Ledger(store), policy=policy)
         seconds = time.perf_counter() - started
-    if report.failed:
+    if report.status != "finished":
         raise SystemExit(f"stacktender: {report.summary()}")
     conn.close()
     return seconds
@@ -82,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--ports", type=int, default=120)
     parser.add_argument("--security-groups", type=int, default=30)
     parser.add_argument("--workers", type=int, default=24)
+    parser.add_argument("--per-service", type=int, default=4)
+    parser.add_argument("--name", default="purge", help="results file: bench/results/NAME.json")
     args = parser.parse_args(argv)
     from stacktender.purge.testing import discard, seed_pair
     from stacktender.testcloud import TestCloud, default_state_dir
@@ -104,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 order.reverse()
             for who, seeded in order:
                 if who == "stacktender":
-                    ours.append(_stacktender(settings, seeded, Path(tmp), args.workers))
+                    ours.append(
+                        _stacktender(settings, seeded, Path(tmp), args.workers, args.per_service)
+                    )
                     print(f"  stacktender     {ours[-1]:6.1f} s", flush=True)
                 else:
                     theirs.append(_baseline(settings, seeded))
@@ -121,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result = {
         "seed": {"resources": sum(created.values()), "per_kind": created, **sizes},
         "workers": args.workers,
+        "per_service": args.per_service,
         "stacktender_s": [round(s, 2) for s in ours],
         "project_cleanup_s": [round(s, 2) for s in theirs],
         "ratio": round(ratio, 3),
@@ -128,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "met": ratio <= TARGET_RATIO and not any(left["stacktender"][i] for i in range(len(ours))),
         "left_behind": left,
     }
-    path = write_result("purge", result)
+    path = write_result(args.name, result)
     print(f"wrote {path}")
     return result
 

@@ -44,6 +44,10 @@ _SELECT_OPTIONS = (
         "--workers", type=click.IntRange(1, 64), default=24, show_default=True,
         help="Deletions at once.",
     ),
+    click.option(
+        "--per-service", type=click.IntRange(1, 64), default=4, show_default=True,
+        help="Requests in flight to one service at once (about its API workers).",
+    ),
 )  # fmt: skip
 
 
@@ -147,11 +151,14 @@ def _plan_or_execute(
 
     ledger = Ledger(get_app(ctx).store)
     progress, close = _progress(len(plan.items))
-    run_options = {**filters.as_dict(), "workers": options["workers"]}
+    policy = Policy(workers=options["workers"], per_service=options["per_service"])
+    run_options = {
+        **filters.as_dict(), "workers": policy.workers, "per_service": policy.per_service,
+    }  # fmt: skip
     try:
         report = execute(
             conn, plan, ledger=ledger, kind=kind, options=run_options,
-            policy=Policy(workers=options["workers"]), progress=progress,
+            policy=policy, progress=progress,
         )  # fmt: skip
     except KeyboardInterrupt:
         close()

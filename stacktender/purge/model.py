@@ -10,7 +10,7 @@ hook exactly as a third-party plugin's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,10 @@ from typing import Any
 from stacktender.errors import StacktenderError
 
 __all__ = [
+    "GONE",
+    "PRESENT",
+    "RELEASED",
+    "Census",
     "Found",
     "ProjectRefused",
     "PurgeError",
@@ -33,6 +37,15 @@ Lister = Callable[[Any, "str | None"], Iterable["Found"]]
 Deleter = Callable[[Any, "Found"], None]
 # conn, resource -> True when it is gone; raises when the deletion failed for good
 Gone = Callable[[Any, "Found"], bool]
+
+# What a census says of a resource whose deletion was requested.
+GONE = "gone"
+RELEASED = "released"  # not gone yet, but what waits for it may go on (a DELETED server)
+PRESENT = "present"
+# conn, resources of one type awaiting the end of their deletion -> for each id GONE,
+# RELEASED, PRESENT, or the exception saying its deletion failed for good. One request
+# for them all: a Gone per resource makes one each, every poll.
+Census = Callable[[Any, Sequence["Found"]], Mapping[str, "str | BaseException"]]
 
 
 class PurgeError(StacktenderError):
@@ -56,6 +69,7 @@ class ResourceType:
     list: Lister
     delete: Deleter
     gone: Gone | None = None  # None: deletion is synchronous
+    census: Census | None = None  # one look at all awaited resources, preferred to gone
     after: tuple[str, ...] = ()  # types whose resources must be gone first
     owner: str = "project_id"  # the attribute naming the owning project (docs and plan)
     description: str = ""

@@ -108,9 +108,145 @@ def test_deletions_in_one_type_run_concurrently(fake_cloud: FakeCloud) -> None:
     types = fake_types(fake_cloud)
     types["port"] = ResourceType("port", "network", types["port"].list, slow_delete)
     plan = discover(fake_cloud, [Project("p1")], types)
-    report = execute(fake_cloud, plan, policy=Policy(workers=6))
+    report = execute(fake_cloud, plan, policy=Policy(workers=6, per_service=6))
     assert report.count("deleted") == 12
     assert peak == 6
+
+
+def test_requests_in_flight_to_one_service_are_capped(fake_cloud: FakeCloud) -> None:
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def slow_delete(conn: FakeCloud, item: Found) -> None:
+        with lock:
+            active[item.service] = active.get(item.service, 0) + 1
+            peak[item.service] = max(peak.get(item.service, 0), active[item.service])
+        time.sleep(0.03)
+        with lock:
+            active[item.service] -= 1
+
+    for i in range(12):
+        fake_cloud.add("port", f"p{i}")
+        fake_cloud.add("group", f"g{i}")
+    types = fake_types(fake_cloud)
+    for name in ("port", "group"):
+        types[name] = ResourceType(name, types[name].service, types[name].list, slow_delete)
+    plan = discover(fake_cloud, [Project("p1")], types)
+    report = execute(fake_cloud, plan, policy=Policy(workers=12, per_service=3))
+    assert report.count("deleted") == 24
+    # each service at its cap, both at once: the pool's other slots stay free
+    assert peak == {"network": 3, "compute": 3}
+
+
+def _with_census(cloud: FakeCloud, census: Any, gone: Any = None) -> dict[str, ResourceType]:
+    types = fake_types(cloud)
+    server = types["server"]
+    types["server"] = ResourceType(
+        "server", "compute", server.list, server.delete, gone or server.gone, census=census
+    )
+    return types
+
+
+def test_a_census_looks_at_every_awaited_resource_in_one_request(fake_cloud: FakeCloud) -> None:
+    censuses: list[int] = []
+    single_looks = 0
+
+    def census(conn: FakeCloud, items: Any) -> dict[str, str]:
+        censuses.append(len(items))
+        states = {}
+        with conn.lock:
+            for item in items:
+                left = conn.async_polls.get(item.id, 0)
+                conn.async_polls[item.id] = left - 1
+                states[item.id] = "gone" if left <= 0 else "present"
+                if left <= 0:
+                    conn.resources.pop(item.id, None)
+        return states
+
+    def gone(conn: FakeCloud, item: Found) -> bool:
+        nonlocal single_looks
+        single_looks += 1
+        return True
+
+    for i in range(20):
+        fake_cloud.add("server", f"s{i}")
+        fake_cloud.async_polls[f"s{i}"] = 3
+    plan = discover(fake_cloud, [Project("p1")], _with_census(fake_cloud, census, gone))
+    report = execute(fake_cloud, plan, policy=FAST)
+    assert report.count("deleted") == 20 and fake_cloud.resources == {}
+    assert single_looks == 0
+    # a look per server per poll would be 80 requests; a census is one per poll
+    assert sum(censuses) >= 20 and len(censuses) <= 12
+
+
+def test_a_released_resource_lets_its_dependents_start_before_it_is_gone(
+    fake_cloud: FakeCloud,
+) -> None:
+    looks = 0
+
+    def census(conn: FakeCloud, items: Any) -> dict[str, str]:
+        nonlocal looks
+        looks += 1
+        if looks < 6:
+            return {i.id: "released" for i in items}  # nova's DELETED: ports already free
+        conn.times["s1 gone"] = time.monotonic()
+        conn.resources.pop("s1", None)
+        return {i.id: "gone" for i in items}
+
+    fake_cloud.add("server", "s1")
+    fake_cloud.async_polls["s1"] = 1
+    fake_cloud.add("port", "p1")
+    plan = discover(fake_cloud, [Project("p1")], _with_census(fake_cloud, census))
+    report = execute(fake_cloud, plan, policy=FAST)
+    outcomes = {o.item.id: o.outcome for o in report.outcomes}
+    assert outcomes == {"s1": "deleted", "p1": "deleted"}
+    assert fake_cloud.times["p1"] < fake_cloud.times["s1 gone"]
+    assert looks == 6  # a released server is still looked at until it is gone
+
+
+def test_a_census_can_fail_one_resource_and_not_the_others(fake_cloud: FakeCloud) -> None:
+    def census(conn: FakeCloud, items: Any) -> dict[str, Any]:
+        failed = RuntimeError("went to error_deleting")
+        return {i.id: failed if i.id == "s1" else "gone" for i in items}
+
+    fake_cloud.add("server", "s1")
+    fake_cloud.add("server", "s2")
+    fake_cloud.async_polls.update(s1=1, s2=1)
+    plan = discover(fake_cloud, [Project("p1")], _with_census(fake_cloud, census))
+    report = execute(fake_cloud, plan, policy=FAST)
+    outcomes = {o.item.id: (o.outcome, o.error) for o in report.outcomes}
+    assert outcomes == {"s1": ("failed", "went to error_deleting"), "s2": ("deleted", "")}
+
+
+def test_a_census_that_cannot_list_falls_back_to_a_look_at_each(fake_cloud: FakeCloud) -> None:
+    calls = 0
+
+    def census(conn: FakeCloud, items: Any) -> dict[str, str]:
+        nonlocal calls
+        calls += 1
+        raise http_error(403)  # listing every project's servers is not allowed
+
+    fake_cloud.add("server", "s1")
+    fake_cloud.async_polls["s1"] = 2
+    plan = discover(fake_cloud, [Project("p1")], _with_census(fake_cloud, census))
+    report = execute(fake_cloud, plan, policy=FAST)
+    assert [o.outcome for o in report.outcomes] == ["deleted"]
+    assert calls == 1 and fake_cloud.resources == {}
+
+
+def test_a_census_that_never_sees_the_end_times_out(fake_cloud: FakeCloud) -> None:
+    fake_cloud.add("server", "s1")
+    fake_cloud.async_polls["s1"] = 10**6
+    types = fake_types(fake_cloud)
+    server = types["server"]
+    types["server"] = ResourceType(
+        "server", "compute", server.list, server.delete, server.gone,
+        census=lambda conn, items: {i.id: "released" for i in items}, wait_timeout=0.1,
+    )  # fmt: skip
+    report = execute(fake_cloud, discover(fake_cloud, [Project("p1")], types), policy=FAST)
+    (outcome,) = report.outcomes
+    assert outcome.outcome == "failed" and "still there after" in outcome.error
 
 
 @pytest.mark.parametrize(
