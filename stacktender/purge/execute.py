@@ -100,6 +100,9 @@ class Report:
         return text
 
 
+CENSUS_LOOKS = 10  # resources a census may look at per poll interval before it slows
+
+
 class _Stopped(Exception):
     pass
 
@@ -417,8 +420,12 @@ class _Scheduler:
                 self._release(outcome)
         if not awaited:
             return
-        interval = self.policy.poll if moved else self.intervals[name] * 1.5
-        self.intervals[name] = min(interval, self.policy.max_poll)
+        # a census costs the API about what one look per resource costs: poll the more
+        # seldom the more there are, so that the load stays that of about ten looks
+        # every poll interval, however many resources are awaited
+        base = self.policy.poll * max(1.0, len(awaited) / CENSUS_LOOKS)
+        interval = base if moved else self.intervals[name] * 1.5
+        self.intervals[name] = min(max(interval, base), max(base, self.policy.max_poll))
         self._later("census", name, self.intervals[name])
 
     def _end(self, outcome: Outcome, result: str, exc: BaseException | None = None) -> bool:

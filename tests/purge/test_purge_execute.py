@@ -4,6 +4,7 @@ tests/purge/test_purge_cloud.py runs the same code against the real testcloud.""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -283,3 +284,23 @@ def test_every_outcome_is_in_the_audit_as_it_happens(fake_cloud: FakeCloud, tmp_
         assert per_resource == {"s1": ["requested", "deleted"], "p1": ["requested", "failed"]}
         (run,) = ledger.runs("p1")
         assert (run["status"], run["planned"], run["deleted"], run["failed"]) == ("failed", 2, 1, 1)
+
+
+def test_a_census_of_many_polls_as_seldom_as_it_looks_at_more(fake_cloud: FakeCloud) -> None:
+    calls: list[float] = []
+
+    def census(conn: FakeCloud, items: Any) -> dict[str, str]:
+        calls.append(time.monotonic())
+        done = len(calls) >= 4
+        return {i.id: "gone" if done else "present" for i in items}
+
+    for i in range(100):
+        fake_cloud.add("server", f"s{i}")
+        fake_cloud.async_polls[f"s{i}"] = 1
+    plan = discover(fake_cloud, [Project("p1")], _with_census(fake_cloud, census))
+    report = execute(fake_cloud, plan, policy=FAST)
+    assert report.count("deleted") == 100
+    # 100 awaited at a 0.01 s poll: a census looks at them about every 0.1 s, the load
+    # of ten looks per poll, not every 0.01 s
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert len(calls) == 4 and min(gaps) >= 0.09
