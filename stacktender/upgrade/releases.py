@@ -73,6 +73,10 @@ DEPENDENCY_WINDOW = timedelta(days=14)
 # pyOpenSSL 22, which does not cap cryptography and uses a binding cryptography 42+ lacks:
 # `import OpenSSL`, and so eventlet, fails. pyOpenSSL 24.x caps cryptography itself.
 REPAIRS: tuple[tuple[str, ...], ...] = (("pyOpenSSL>=24",),)
+# Run in every fresh release venv, whatever the caller's own check: the failure REPAIRS
+# mend must be found by the first caller (db-status and rehearse have no check of their
+# own, and met a broken `import OpenSSL` when they built the venv).
+RUNTIME_PROBE = "import importlib.util as u\nif u.find_spec('OpenSSL'):\n    import OpenSSL\n"
 _VERSION_RE = re.compile(r"^\d+(\.\d+)*([a-z0-9.]*)$")
 
 
@@ -221,7 +225,7 @@ def ensure_release(
         if exclude_newer is None:
             _run([*install, f"{package}=={version}"], timeout)
         fresh = Release(package, version, building / "bin" / "python", cached=True)
-        repaired = _repair(fresh, check, exclude_newer, timeout) if check else []
+        repaired = _repair(fresh, _with_runtime(check), exclude_newer, timeout)
         (building / MARKER).write_text(
             json.dumps(
                 {
@@ -249,6 +253,27 @@ def ensure_release(
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return Release(package, version, pybin, cached=True)
+
+
+def runtime_problems(release: Release) -> list[str]:
+    """What stops the release's python from running the services' code: RUNTIME_PROBE."""
+    proc = subprocess.run(
+        [str(release.python), "-I", "-c", RUNTIME_PROBE], capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    if proc.returncode == 0:
+        return []
+    lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+    return [f"{release.package} {release.version}: the runtime probe failed: {lines[-1]}"]
+
+
+def _with_runtime(
+    check: Callable[[Release], list[str]] | None,
+) -> Callable[[Release], list[str]]:
+    def checked(release: Release) -> list[str]:
+        return runtime_problems(release) + (check(release) if check is not None else [])
+
+    return checked
 
 
 def _repair(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stacktender.errors import ConfigError
+from stacktender.upgrade import releases
 from stacktender.upgrade.options import load_options
 from stacktender.upgrade.releases import (
     MARKER,
@@ -23,6 +24,7 @@ from stacktender.upgrade.releases import (
     package_for,
     resolve_version,
     run_helper,
+    runtime_problems,
 )
 
 SMALL = ("oslo.config", "9.6.0")
@@ -148,3 +150,22 @@ def test_a_venv_built_without_a_check_is_checked_once_later(tmp_path: Path) -> N
     assert (info["checked"], info["repaired_with"], len(calls)) == (True, ["pyOpenSSL>=24"], 1)
     ensure_release(*SMALL, cache_dir=tmp_path, check=check)
     assert len(calls) == 1
+
+
+def test_a_fresh_venv_is_probed_and_repaired_without_a_check_of_its_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as the real probe meets an old pyOpenSSL under a new cryptography: here the module
+    # is missing outright (oslo.config does not pull it in), which the repair installs
+    monkeypatch.setattr(releases, "RUNTIME_PROBE", "import OpenSSL")
+    release = ensure_release(*SMALL, cache_dir=tmp_path)  # no check: as db-status builds it
+    marker = json.loads((tmp_path / "oslo.config-9.6.0" / MARKER).read_text())
+    assert marker["repaired_with"] == ["pyOpenSSL>=24"] and marker["checked"] is False
+    assert runtime_problems(release) == []
+
+
+def test_the_runtime_probe_names_what_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(releases, "RUNTIME_PROBE", "import OpenSSL.no_such_module")
+    here = Release("nova", "34.0.0", Path(sys.executable), cached=False)
+    (problem,) = runtime_problems(here)
+    assert problem.startswith("nova 34.0.0: the runtime probe failed: ModuleNotFoundError")
