@@ -196,8 +196,7 @@ def ensure_release(
     pybin = target / "bin" / "python"
     if (target / MARKER).exists() and pybin.exists():
         release = Release(package, version, pybin, cached=True)
-        if check is not None:
-            _check_cached(release, target / MARKER, check, timeout)
+        _check_cached(release, target / MARKER, check, timeout)
         return release
     exclude_newer: str | None = None
     if check_pypi:
@@ -234,6 +233,7 @@ def ensure_release(
                     "dependencies_as_of": exclude_newer,
                     "repaired_with": repaired,
                     "checked": check is not None,
+                    "probed": True,
                     "seconds": round(time.monotonic() - started, 1),
                 }
             )
@@ -293,17 +293,24 @@ def _repair(
 
 
 def _check_cached(
-    release: Release, marker: Path, check: Callable[[Release], list[str]], timeout: float
+    release: Release, marker: Path, check: Callable[[Release], list[str]] | None, timeout: float
 ) -> None:
-    """Check (and repair) once a venv that was built without a check (by another caller)."""
+    """Check (and repair) once a venv built without this caller's check (by another
+    caller), or without the runtime probe (by an older stacktender)."""
     try:
         info = json.loads(marker.read_text())
     except ValueError:
         info = {}
-    if info.get("checked"):
+    probe = not info.get("probed")
+    own = check is not None and not info.get("checked")
+    if not probe and not own:
         return
-    info["repaired_with"] = _repair(release, check, info.get("dependencies_as_of"), timeout)
-    info["checked"] = True
+    wanted = check if own else None
+    combined = _with_runtime(wanted) if probe else wanted
+    assert combined is not None
+    info["repaired_with"] = _repair(release, combined, info.get("dependencies_as_of"), timeout)
+    info["probed"] = True
+    info["checked"] = bool(info.get("checked")) or own
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(marker)

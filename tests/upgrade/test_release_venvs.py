@@ -169,3 +169,21 @@ def test_the_runtime_probe_names_what_failed(monkeypatch: pytest.MonkeyPatch) ->
     here = Release("nova", "34.0.0", Path(sys.executable), cached=False)
     (problem,) = runtime_problems(here)
     assert problem.startswith("nova 34.0.0: the runtime probe failed: ModuleNotFoundError")
+
+
+def test_a_venv_of_an_older_stacktender_is_probed_once_on_its_next_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = ensure_release(*SMALL, cache_dir=tmp_path)
+    marker = tmp_path / "oslo.config-9.6.0" / MARKER
+    info = json.loads(marker.read_text())
+    del info["probed"]  # built before the probe existed, as a CI run had left keystone's
+    marker.write_text(json.dumps(info))
+    monkeypatch.setattr(releases, "RUNTIME_PROBE", "import OpenSSL")
+    assert runtime_problems(release)  # broken as it stands
+    assert ensure_release(*SMALL, cache_dir=tmp_path) == release  # no check of its own
+    info = json.loads(marker.read_text())
+    assert (info["probed"], info["checked"], info["repaired_with"]) == (
+        True, False, ["pyOpenSSL>=24"],
+    )  # fmt: skip
+    assert runtime_problems(release) == []
