@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,6 +13,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
+# A suite started as a background job of a non-interactive shell inherits SIGINT
+# ignored, and so would every CLI it starts: the tests that press Ctrl-C on one (purge,
+# serve-metrics) need it to arrive as it does from a terminal. A handler here is reset
+# to the default in each child, which Python then turns into KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from stacktender.app import App
 from stacktender.config import Config, parse_config
